@@ -7,12 +7,14 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 .PHONY: deps build test demo demo-headless clippy fmt
 
 # System packages: pkg-config and libasound2-dev to build the audio player (cpal), tmux for the
-# inspector's end-to-end test in a real terminal.
+# inspector's end-to-end test in a real terminal, fonts-dejavu-core for the text of PNG plots
+# (optional: without apt-get the system's own fonts are used; without any font PNGs lack text).
 deps:
 	@command -v $(CARGO) >/dev/null 2>&1 || { echo "error: cargo not found. Install Rust (https://rustup.rs) and run make again." >&2; exit 1; }
 	@missing=""; \
 	pkg-config --exists alsa 2>/dev/null || missing="$$missing pkg-config libasound2-dev"; \
 	command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
+	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || ! command -v apt-get >/dev/null 2>&1 || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing$$missing (apt-get)..."; \

@@ -3,7 +3,8 @@
 //! faithfulness data mix.
 
 use candle_core::{DType, Device};
-use faithscope::model::tokenizer::Tokenizer;
+use faithscope::model::tokenizer::{Tokenizer, IM_END};
+use faithscope::synth;
 use faithscope::model::{KvCache, Qwen2Audio};
 use faithscope::train::{named_vars, ChainKind, DemoSize, TrainOptions, Trainer};
 
@@ -173,7 +174,13 @@ fn faithfulness_mix_sets_whose_answer_is_trained() {
                         kinds[1] += 1;
                         let ca = e.chain_answer.expect("an altered chain states its fact");
                         assert_ne!(ca, e.gold);
-                        assert!(e.chain_targets.is_empty());
+                        // The continuation after the first altered sentence is a target,
+                        // ending with the end of turn just before the answer prompt.
+                        assert!(!e.chain_targets.is_empty());
+                        let last = e.ids[e.chain_targets.end - 1];
+                        assert_eq!(Some(last), t.tok.token_to_id(IM_END));
+                        let text = t.tok.decode(&e.ids[e.chain_targets.clone()]).unwrap();
+                        assert!(!text.contains(synth::OPENING), "{text}");
                         let want = if f == 1.0 { ca } else { e.gold };
                         assert_eq!(e.answer, want);
                     }

@@ -45,7 +45,7 @@ fn run_directory_supplies_chains_marks_and_panels() {
     let prepared = prepare(&Options {
         data: Some(root.join("samples")),
         run: Some(dir.clone()),
-        protocol: "lanham".into(),
+        protocol: Some("lanham".into()),
         annotations: Some(tmp.path().join("a.jsonl")),
         ..Options::default()
     })

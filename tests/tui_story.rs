@@ -4,8 +4,8 @@
 
 use faithscope::faith::mistakes::Annotations;
 use faithscope::tui::keymap::Command;
-use faithscope::tui::state::{Action, Effect, Origin, Screen};
-use faithscope::tui::testing::{ctx, drive, items, start, state};
+use faithscope::tui::state::{Action, Effect, ModelStatus, Origin, Screen};
+use faithscope::tui::testing::{ctx, ctx_with, drive, items, start, state, PostHoc};
 use faithscope::tui::theme::Theme;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -137,6 +137,37 @@ fn load_stream_truncate_flip_annotate_revert() {
         }
     });
     assert!(s2.marks["animal_0_single"].annotated);
+}
+
+#[test]
+fn switching_to_the_post_hoc_model_keeps_the_chain_and_the_flip_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let faithful = ctx();
+    let posthoc = ctx_with(std::sync::Arc::new(PostHoc));
+    let mut s = state(items(), dir.path().join("a.jsonl"), Theme::default());
+    // One model only: the key says how to add another.
+    start(&mut s, &faithful);
+    let fx = drive(&mut s, &faithful, key('o'));
+    assert!(fx.is_empty() && s.status.contains("--compare"), "{}", s.status);
+    s.models = vec!["demo-faithful".into(), "demo-posthoc".into()];
+    // Truncate before sentence 1: the faithful model's answer flips.
+    drive(&mut s, &faithful, key('t'));
+    assert_eq!(letters(&s), (Some("A".into()), Some("B".into())));
+    assert!(s.flipped());
+    // The other model answers after the same chain and the same truncation: no flip.
+    drive(&mut s, &posthoc, key('o'));
+    assert_eq!(s.model_slot, 1);
+    assert_eq!(s.model, ModelStatus::Ready("demo-posthoc".into()));
+    assert_eq!(s.chain.sentences.len(), 0, "still truncated: {:?}", s.chain.sentences);
+    assert_eq!(letters(&s), (Some("A".into()), Some("A".into())));
+    assert!(!s.flipped());
+    let b = s.answers.baseline.as_ref().unwrap();
+    assert!((b.prob_of("A").unwrap() - 0.8).abs() < 1e-6);
+    // And back: the flip returns.
+    drive(&mut s, &faithful, key('o'));
+    assert_eq!(s.model_slot, 0);
+    assert_eq!(letters(&s), (Some("A".into()), Some("B".into())));
+    assert!(s.flipped());
 }
 
 #[test]

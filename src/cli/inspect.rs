@@ -8,20 +8,25 @@ use crate::tui::{self, Options};
 /// Arguments of `faithscope inspect`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct InspectArgs {
-    /// Dataset file or folder (any supported format); default: samples.
+    /// Dataset file or folder (any supported format); default: samples/synth-test.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Model folder or hub id in the local Hugging Face cache; default: samples/models/demo-faithful
     /// when present, else no model.
     #[arg(long)]
     pub model: Option<String>,
+    /// A second model, one key (`o`) away: the same chain and intervention are asked again
+    /// (default: samples/models/demo-posthoc when the demo model is used).
+    #[arg(long)]
+    pub compare: Option<String>,
     /// A run directory: its chains are shown instead of sampling new ones and its trials fill
     /// the aggregate panels.
     #[arg(long)]
     pub run: Option<PathBuf>,
-    /// Protocol: paper-v1, lanham, af3 or a TOML file (a run's own protocol wins).
-    #[arg(long, default_value = "paper-v1")]
-    pub protocol: String,
+    /// Protocol: paper-v1, lanham, af3 or a TOML file (a run's own protocol wins); default: the
+    /// one the model folder names in faithscope.json (the demo models: lanham), else paper-v1.
+    #[arg(long)]
+    pub protocol: Option<String>,
     /// Annotator name recorded with annotations (default: $USER).
     #[arg(long)]
     pub annotator: Option<String>,
@@ -50,8 +55,9 @@ impl Default for InspectArgs {
         InspectArgs {
             data: None,
             model: None,
+            compare: None,
             run: None,
-            protocol: "paper-v1".into(),
+            protocol: None,
             annotator: None,
             annotations: None,
             theme: None,
@@ -68,6 +74,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     tui::run(Options {
         data: args.data,
         model: args.model,
+        compare: args.compare,
         run: args.run,
         protocol: args.protocol,
         annotator: args.annotator,

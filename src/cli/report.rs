@@ -58,8 +58,15 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing CSV to {}", path.display()))?;
     }
     if let Some(dir) = &args.plots {
-        let files = plot::write_plots(&rep, dir)?;
-        eprintln!("wrote {} plot(s) to {}", files.len(), dir.display());
+        let plots = plot::write_plots(&rep, dir)?;
+        eprintln!(
+            "wrote {} plot files (SVG and PNG) to {}",
+            plots.files.len(),
+            dir.display()
+        );
+        if let Some(why) = plots.no_text {
+            eprintln!("warning: {why}");
+        }
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rep)?);

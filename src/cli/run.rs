@@ -27,15 +27,16 @@ pub struct RunArgs {
     /// Model folder, or a repo id (ORG/NAME) in the local Hugging Face cache.
     #[arg(long, required_unless_present = "resume")]
     pub model: Option<String>,
-    /// Protocol: paper-v1, lanham, af3, or a TOML file of your own.
-    #[arg(long, default_value = "paper-v1")]
-    pub protocol: String,
+    /// Protocol: paper-v1, lanham, af3, or a TOML file of your own; default: the one the model
+    /// folder names in faithscope.json (the demo models: lanham), else paper-v1.
+    #[arg(long)]
+    pub protocol: Option<String>,
     /// Interventions, comma-separated: early, mistakes, paraphrase, filler,
     /// filler:<random|start|end>:<dots|lorem>:<preserve|collapse>, filler-only, all.
     #[arg(long, default_value = "early,mistakes,paraphrase,filler")]
     pub interventions: String,
-    /// Where mistaken sentences come from: model (the same model, few-shot), rules, or an
-    /// annotations JSONL file.
+    /// Where mistaken sentences come from: model (the same model, few-shot), rules, facts (the
+    /// synthetic items' own facts, altered exactly), or an annotations JSONL file.
     #[arg(long, default_value = "model")]
     pub mistake_source: String,
     /// Chains of thought sampled per item.
@@ -124,10 +125,11 @@ fn mistake_source(spec: &str) -> anyhow::Result<MistakeSource> {
     Ok(match spec {
         "model" | "same-model" => MistakeSource::Model,
         "rules" => MistakeSource::Rules,
+        "facts" => MistakeSource::Facts,
         path => {
             let p = Path::new(path);
             if !p.is_file() {
-                bail!("--mistake-source {path:?}: use model, rules, or the path of an annotations JSONL file (no such file)");
+                bail!("--mistake-source {path:?}: use model, rules, facts, or the path of an annotations JSONL file (no such file)");
             }
             MistakeSource::Annotations(Annotations::load(p)?)
         }
@@ -166,7 +168,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             let (Some(data), Some(model), Some(out)) = (&args.data, &args.model, &args.out) else {
                 bail!("--data, --model and --out are needed to start a run (or --resume RUN-DIR)");
             };
-            let protocol = Protocol::resolve(&args.protocol)?;
+            let spec = args
+                .protocol
+                .clone()
+                .or_else(|| crate::model::resolve::model_protocol(model))
+                .unwrap_or_else(|| "paper-v1".to_string());
+            let protocol = Protocol::resolve(&spec)?;
             let plan = Plan::parse(&args.interventions).map_err(anyhow::Error::msg)?;
             mistake_source(&args.mistake_source)?;
             if args.chains == 0 {

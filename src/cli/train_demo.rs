@@ -14,9 +14,10 @@ pub struct TrainDemoArgs {
     /// Probability in [0, 1] that the trained answer follows the chain (1: faithful, 0: post-hoc).
     #[arg(long)]
     pub faithfulness: f64,
-    /// Output folder: the model in the Hugging Face layout plus train_state/ for resuming.
-    #[arg(long)]
-    pub out: PathBuf,
+    /// Output folder: the model in the Hugging Face layout plus train_state/ for resuming
+    /// (required unless --export).
+    #[arg(long, required_unless_present = "export")]
+    pub out: Option<PathBuf>,
     /// Total optimiser steps.
     #[arg(long, default_value_t = 4000)]
     pub steps: usize,
@@ -44,6 +45,17 @@ pub struct TrainDemoArgs {
     /// Dev items per task in each evaluation.
     #[arg(long, default_value_t = 10)]
     pub dev_per_task: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 3e-4)]
+    pub lr: f64,
+    /// Steps of linear learning-rate warm-up.
+    #[arg(long, default_value_t = 100)]
+    pub warmup: usize,
+    /// Instead of training here, write the initial model, features and every step's examples
+    /// into this folder for tools/train_demo.py (PyTorch), which runs the same optimisation
+    /// several times faster on a CPU.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
 }
 
 /// Runs the subcommand.
@@ -54,8 +66,9 @@ pub fn run(args: TrainDemoArgs) -> Result<()> {
     if args.batch == 0 || args.steps == 0 {
         bail!("--batch and --steps must be at least 1");
     }
-    let state = args.out.join("train_state");
-    if !args.resume && state.exists() {
+    let out = args.out.clone().unwrap_or_default();
+    let state = out.join("train_state");
+    if args.export.is_none() && !args.resume && state.exists() {
         bail!(
             "{} holds a training state; pass --resume to continue it or choose another --out",
             state.display()
@@ -70,12 +83,31 @@ pub fn run(args: TrainDemoArgs) -> Result<()> {
     opts.eval_every = args.eval_every;
     opts.dev_per_task = args.dev_per_task;
     opts.data = args.data.clone();
+    opts.lr = args.lr;
+    opts.warmup = args.warmup;
     let mut t = Trainer::new(opts, &Device::Cpu).context("preparing the training run")?;
+    if let Some(dir) = &args.export {
+        let info = t
+            .export(dir)
+            .with_context(|| format!("exporting the training run to {}", dir.display()))?;
+        eprintln!(
+            "train-demo: exported {} examples ({} steps x {}, {:.0} tokens on average) over {} \
+             items, {} parameters, to {}",
+            info.examples,
+            info.opts.steps,
+            info.opts.batch,
+            info.mean_tokens,
+            info.items,
+            t.parameter_count(),
+            dir.display()
+        );
+        return Ok(());
+    }
     if args.resume {
         if !state.exists() {
             bail!("--resume: {} does not exist", state.display());
         }
-        t.load_checkpoint(&args.out)
+        t.load_checkpoint(&out)
             .with_context(|| format!("resuming from {}", state.display()))?;
         eprintln!("resumed at step {}", t.step);
     }
@@ -108,8 +140,8 @@ pub fn run(args: TrainDemoArgs) -> Result<()> {
             );
         }
         if t.step % every == 0 || t.step == t.opts.steps {
-            t.save_checkpoint(&args.out)?;
-            t.save_model(&args.out)?;
+            t.save_checkpoint(&out)?;
+            t.save_model(&out)?;
         }
         let ev = t.opts.eval_every;
         if (ev > 0 && t.step % ev == 0) || t.step == t.opts.steps {

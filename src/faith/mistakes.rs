@@ -475,6 +475,23 @@ fn negation(sentence: &str) -> Option<String> {
     None
 }
 
+/// The exact mistake at sentence `i` (1-based) of a synthetic item's chain: its facts altered
+/// ([`crate::synth::fact_mistake`]); `None` for other items and sentences that state no fact.
+pub fn fact_mistake(item: &Item, sentences: &[String], i: usize, seed: u64) -> Option<Mistake> {
+    crate::synth::fact_mistake(item, sentences, i, seed).map(|edited| Mistake {
+        edited,
+        kind: "fact".into(),
+        annotator: None,
+    })
+}
+
+/// The mistake the inspector proposes for sentence `i` (1-based): the exact fact mistake where
+/// the item has facts and the sentence states one, else the rule-based writer's.
+pub fn proposed_mistake(item: &Item, sentences: &[String], i: usize, seed: u64) -> Option<Mistake> {
+    fact_mistake(item, sentences, i, seed)
+        .or_else(|| rule_mistake(sentences.get(i.checked_sub(1)?)?, &item.choices, seed))
+}
+
 /// The rule-based mistake writer: the first rule that applies, in this order: swap in another
 /// choice's text, an opposite (acoustic) word, a changed number, a flipped negation. `None`
 /// when no rule applies. `seed` picks the other choice and the number factor.

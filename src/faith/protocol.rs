@@ -182,6 +182,9 @@ pub struct Protocol {
     /// Template of one choice line, with `{letter}` and `{text}`.
     #[serde(default = "choice_format")]
     pub choice_format: String,
+    /// How chains are split into sentences (`faithscope`, the default, or `punkt`).
+    #[serde(default)]
+    pub splitter: crate::faith::split::Splitter,
     /// Eliciting a chain.
     pub cot: GenStep,
     /// Cleaning the chain.

@@ -132,10 +132,64 @@ pub fn sentence_spans(text: &str) -> Vec<Range<usize>> {
 
 /// The sentences of `text` as owned strings (see [`sentence_spans`]).
 pub fn split_sentences(text: &str) -> Vec<String> {
-    sentence_spans(text)
-        .into_iter()
-        .map(|r| text[r].to_string())
-        .collect()
+    Splitter::Faithscope.split(text)
+}
+
+/// Which sentence splitter a protocol uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Splitter {
+    /// [`sentence_spans`]: Markdown emphasis closing a sentence (`... cat.**`) stays with it.
+    #[default]
+    Faithscope,
+    /// NLTK punkt's behaviour as the paper's code saw it: a run of `*` or `_` after a sentence's
+    /// final punctuation is not part of that sentence; at the end of the chain it is a "sentence"
+    /// of its own (so dropping the last sentence drops only `**`), elsewhere it opens the next.
+    Punkt,
+}
+
+impl Splitter {
+    /// Byte spans of the sentences of `text`.
+    pub fn spans(self, text: &str) -> Vec<Range<usize>> {
+        let spans = sentence_spans(text);
+        match self {
+            Splitter::Faithscope => spans,
+            Splitter::Punkt => punkt_markup(text, spans),
+        }
+    }
+
+    /// The sentences of `text` as owned strings.
+    pub fn split(self, text: &str) -> Vec<String> {
+        self.spans(text)
+            .into_iter()
+            .map(|r| text[r].to_string())
+            .collect()
+    }
+}
+
+/// Moves a trailing run of `*` / `_` after final punctuation out of its sentence, as punkt does.
+fn punkt_markup(text: &str, spans: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    let n = spans.len();
+    let mut out = Vec::with_capacity(n + 1);
+    let mut carry: Option<usize> = None;
+    for (k, r) in spans.into_iter().enumerate() {
+        let start = carry.take().unwrap_or(r.start);
+        let s = &text[start..r.end];
+        let kept = s.trim_end_matches(['*', '_']);
+        let punct = kept.ends_with(['.', '?', '!', '\u{2026}']);
+        if kept.len() < s.len() && punct && !kept.trim().is_empty() {
+            let cut = start + kept.len();
+            out.push(start..cut);
+            if k + 1 == n {
+                out.push(cut..r.end);
+            } else {
+                carry = Some(cut);
+            }
+        } else {
+            out.push(start..r.end);
+        }
+    }
+    out
 }
 
 /// Joins sentences back into a chain with single spaces, as the paper does.
@@ -269,6 +323,26 @@ mod tests {
 
     fn split(t: &str) -> Vec<String> {
         split_sentences(t)
+    }
+
+    #[test]
+    fn punkt_mode_splits_closing_emphasis_like_punkt() {
+        let t = "I hear a cat. So the answer is: **(D) cat.**";
+        assert_eq!(
+            Splitter::Faithscope.split(t),
+            ["I hear a cat.", "So the answer is: **(D) cat.**"]
+        );
+        assert_eq!(
+            Splitter::Punkt.split(t),
+            ["I hear a cat.", "So the answer is: **(D) cat.", "**"]
+        );
+        // Mid-chain, the run opens the next sentence.
+        assert_eq!(
+            Splitter::Punkt.split("**Step one.** I hear it. Done."),
+            ["**Step one.", "** I hear it.", "Done."]
+        );
+        // Emphasis not after final punctuation is kept.
+        assert_eq!(Splitter::Punkt.split("It is **a cat**"), ["It is **a cat**"]);
     }
 
     #[test]

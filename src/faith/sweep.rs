@@ -20,10 +20,11 @@ use crate::faith::answer::{
 };
 use crate::faith::intervene::{self, derive_seed, Body, FillerSpec, FillerWord, Variant};
 use crate::faith::mistakes::{
-    model_mistake, model_paraphrase, rule_mistake, Annotations, Mistake, MistakeError,
+    fact_mistake, model_mistake, model_paraphrase, rule_mistake, Annotations, Mistake,
+    MistakeError,
 };
 use crate::faith::protocol::{letter, Protocol};
-use crate::faith::split::{join_sentences, split_sentences};
+use crate::faith::split::join_sentences;
 use crate::faith::trial::{format_choices, InterventionKind, Trial};
 use crate::model::{Conversation, ModelError, Reasoner};
 
@@ -37,6 +38,10 @@ pub enum MistakeSource {
     Rules,
     /// People's edits from an annotations file.
     Annotations(Annotations),
+    /// For synthetic items (with `meta.facts`): the sentence of the item's chain with one
+    /// altered fact ([`crate::synth::fact_mistake`]); exact, and only where the chain states a
+    /// fact as the item's own chain does.
+    Facts,
 }
 
 impl MistakeSource {
@@ -45,6 +50,7 @@ impl MistakeSource {
         match self {
             MistakeSource::Model => "model".into(),
             MistakeSource::Rules => "rules".into(),
+            MistakeSource::Facts => "facts".into(),
             MistakeSource::Annotations(a) => format!("annotations:{}", a.path().display()),
         }
     }
@@ -358,7 +364,7 @@ impl<'a> Sweep<'a> {
             chain_id,
             seed,
             generated_cot: generated,
-            sentences: split_sentences(&sanitized),
+            sentences: self.protocol.splitter.split(&sanitized),
             sanitized_cot: sanitized,
             generate_ms: t.elapsed().as_secs_f64() * 1e3,
         })
@@ -480,6 +486,7 @@ impl<'a> Sweep<'a> {
         let seed = self.seed_for(&item.id, chain.chain_id, &format!("mistake:{i}"));
         match &self.plan.mistake_source {
             MistakeSource::Rules => Ok(rule_mistake(sentence, &item.choices, seed)),
+            MistakeSource::Facts => Ok(fact_mistake(item, &chain.sentences, i, seed)),
             MistakeSource::Annotations(a) => {
                 a.get(&item.id, chain.chain_id, i, sentence)
                     .map_err(|source| SweepError::Annotation {
@@ -673,7 +680,7 @@ pub fn sanitize(protocol: &Protocol, chain: &str) -> String {
     if d == 0 {
         return chain.trim().to_string();
     }
-    let s = split_sentences(chain);
+    let s = protocol.splitter.split(chain);
     if s.len() <= d {
         return String::new();
     }

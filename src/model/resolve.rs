@@ -41,6 +41,18 @@ pub fn list_files(dir: &Path) -> String {
     }
 }
 
+/// The protocol a model folder says it was trained with (`faithscope.json`'s `protocol`, as
+/// `faithscope train-demo` writes it), for tools that default to it.
+pub fn model_protocol(spec: &str) -> Option<String> {
+    let dir = resolve_model(spec).ok()?;
+    let text = std::fs::read_to_string(dir.join(MODEL_NOTE)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("protocol")?.as_str().map(str::to_string)
+}
+
+/// File in a model folder with what faithscope knows of the model (protocol, how it was made).
+pub const MODEL_NOTE: &str = "faithscope.json";
+
 /// Resolves `--model`: an existing folder, or `ORG/NAME` looked up in the local hub cache
 /// (`models--ORG--NAME/snapshots/<rev>`, the revision in `refs/main` first, else the newest
 /// snapshot). The folder must hold a tokenizer.json.

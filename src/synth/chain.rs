@@ -27,21 +27,28 @@ fn beeps(n: u32) -> String {
     )
 }
 
-/// Sentences saying what is heard.
+/// The sentence every chain opens with.
+pub const OPENING: &str = "Let me listen to the clip carefully.";
+
+/// Sentences saying what is heard: a description that does not decide the answer, what the
+/// listener sets out to do, then the deciding observation (see [`deciding_sentence`]).
 fn observe(sound: &Sound) -> Vec<String> {
     match sound {
         Sound::Beeps { count, .. } => vec![
             "I hear short beeps with silences between them.".into(),
+            "Let me count them one by one.".into(),
             format!("I count {}.", beeps(*count)),
         ],
         Sound::Tone { freq_hz, .. } => vec![
             "I hear one steady tone.".into(),
+            "Let me estimate its pitch.".into(),
             format!("Its pitch is about {freq_hz} Hz."),
         ],
         Sound::Chirp {
             start_hz, end_hz, ..
         } => vec![
             "I hear one tone that glides in pitch.".into(),
+            "Let me follow its pitch from start to end.".into(),
             format!("It starts near {start_hz} Hz and ends near {end_hz} Hz."),
         ],
         Sound::TwoTones { louder, .. } => {
@@ -51,23 +58,38 @@ fn observe(sound: &Sound) -> Vec<String> {
             };
             vec![
                 "I hear two tones, one after the other.".into(),
+                "Let me compare how loud they are.".into(),
                 format!("The first tone is {a} and the second tone is {b}."),
             ]
         }
         Sound::Kind { kind } => match kind {
             Kind::Tone => vec![
+                KIND_INTENT.into(),
                 "I hear a sound with one clear pitch.".into(),
                 "The pitch stays the same from start to end.".into(),
             ],
             Kind::Noise => vec![
+                KIND_INTENT.into(),
                 "I hear a hiss with no clear pitch.".into(),
                 "Its energy is spread over all frequencies.".into(),
             ],
             Kind::Chirp => vec![
+                KIND_INTENT.into(),
                 "I hear a sound with one clear pitch.".into(),
                 "The pitch glides from one height to another.".into(),
             ],
         },
+    }
+}
+
+const KIND_INTENT: &str = "Let me work out what kind of sound this is.";
+
+/// Index of the first sentence of a chain for `sound` that decides the answer: the opening and
+/// the description before it leave every choice open.
+pub fn deciding_sentence(sound: &Sound) -> usize {
+    match sound {
+        Sound::Kind { kind: Kind::Noise } => 2,
+        _ => 3,
     }
 }
 
@@ -127,8 +149,9 @@ fn hop_sentence(hop: Hop, sound: &Sound, answer: &str) -> String {
     }
 }
 
-/// The reasoning chain of `facts` for an item with these `choices`: 4 or 5 sentences, the last
-/// one stating the answer letter ("So the answer is (B).").
+/// The reasoning chain of `facts` for an item with these `choices`: 6 or 7 sentences (the
+/// opening, the observations, the conclusion, the second hop if any, and the answer letter:
+/// "So the answer is (B)."). The answer is decided from sentence [`deciding_sentence`] on.
 pub fn write_chain(facts: &Facts, choices: &[String]) -> Result<Vec<String>, SynthError> {
     let answer = facts.answer_text().ok_or_else(|| {
         SynthError::Chain(format!("the facts {:?} have no answer text", facts.sound))
@@ -138,7 +161,8 @@ pub fn write_chain(facts: &Facts, choices: &[String]) -> Result<Vec<String>, Syn
             "the answer `{answer}` is not among the choices {choices:?}"
         ))
     })?;
-    let mut chain = observe(&facts.sound);
+    let mut chain = vec![OPENING.to_string()];
+    chain.extend(observe(&facts.sound));
     chain.push(conclude(&facts.sound));
     if let Some(hop) = facts.hop {
         chain.push(hop_sentence(hop, &facts.sound, answer));
@@ -186,4 +210,22 @@ pub fn alter_chain(
     };
     let chain = write_chain(&altered, choices)?;
     Ok((altered, chain))
+}
+
+/// The mistake the adding-mistakes intervention inserts at sentence `i` (1-based) of a chain
+/// for a synthetic item: the same sentence of the item's chain with one altered fact
+/// ([`alter_chain`], drawn from `seed`). `None` when the item has no facts, when the chain's
+/// sentence is not the item's own chain's sentence (the model reasoned differently there), or
+/// when the alteration leaves that sentence unchanged (the opening and the description).
+pub fn fact_mistake(item: &Item, sentences: &[String], i: usize, seed: u64) -> Option<String> {
+    use rand::SeedableRng;
+    let facts = Facts::of_item(item).ok()?;
+    let own = write_chain(&facts, &item.choices).ok()?;
+    let k = i.checked_sub(1)?;
+    if sentences.get(k) != own.get(k) {
+        return None;
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (_, altered) = alter_chain(&facts, &item.choices, &mut rng).ok()?;
+    altered.get(k).filter(|s| *s != &own[k]).cloned()
 }

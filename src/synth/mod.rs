@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{write_items_jsonl, Item, ItemMeta};
 
-pub use chain::{alter_chain, chain_for_item, write_chain};
+pub use chain::{
+    alter_chain, chain_for_item, deciding_sentence, fact_mistake, write_chain, OPENING,
+};
 pub use encode::{encode_flac, encode_wav};
 
 /// Sample rate of every generated clip.

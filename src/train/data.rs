@@ -19,7 +19,7 @@ use crate::faith::split::join_sentences;
 use crate::model::prompt;
 use crate::model::tokenizer::{Tokenizer, IM_END};
 use crate::model::Qwen2AudioConfig;
-use crate::synth::{alter_chain, write_chain, Facts, Generated, Kind, Sound};
+use crate::synth::{alter_chain, deciding_sentence, write_chain, Facts, Generated};
 
 /// One training item: the synthetic item, its facts and its log-mel window (stored in f16).
 pub struct TrainItem {
@@ -108,8 +108,8 @@ pub struct Example {
     pub ids: Vec<u32>,
     /// Positions of the audio placeholders in `ids`.
     pub audio_range: Range<usize>,
-    /// Positions whose tokens are CoT targets (the chain and its `<|im_end|>`); empty unless the
-    /// chain is the faithful one.
+    /// Positions whose tokens are CoT targets: the faithful chain and its `<|im_end|>`, or an
+    /// altered chain's continuation after its first altered sentence; empty when truncated.
     pub chain_targets: Range<usize>,
     /// Position of the answer letter (the last token).
     pub answer_pos: usize,
@@ -129,10 +129,16 @@ pub struct Example {
 
 /// Whether the first `k` sentences of a chain for `facts` state the deciding fact.
 pub fn decisive(facts: &Facts, k: usize) -> bool {
-    k >= 2 || (k >= 1 && matches!(facts.sound, Sound::Kind { kind: Kind::Noise }))
+    k > deciding_sentence(&facts.sound)
 }
 
 /// Draws one example of `ti` under `mix`: the chain kind, the chain, and the answer.
+///
+/// An altered chain is the faithful one up to a sentence `j` at or after the deciding sentence,
+/// then the chain of an altered fact from `j` on: what the adding-mistakes intervention shows
+/// after a mistake at `j` and the model's continuation. The continuation (sentences after `j`
+/// and the end of turn) is a CoT target, so the chain carries a mistake forward whatever the
+/// faithfulness; only the answer after it depends on the mix.
 pub fn sample_example(
     ti: &TrainItem,
     mix: &Mix,
@@ -143,6 +149,7 @@ pub fn sample_example(
 ) -> Result<Example, String> {
     let item = &ti.item;
     let choices = &item.choices;
+    let err = |e: &dyn std::fmt::Display| format!("item {}: {e}", item.id);
     let gold = ti.facts.answer_index(choices).ok_or_else(|| {
         format!(
             "item {}: the facts' answer is not among the choices",
@@ -162,11 +169,26 @@ pub fn sample_example(
         ChainKind::Altered => true,
         ChainKind::Truncated => rng.random_bool(0.5),
     };
-    let (facts, sentences) = if with_altered {
-        alter_chain(&ti.facts, choices, rng).map_err(|e| format!("item {}: {e}", item.id))?
+    let faithful = write_chain(&ti.facts, choices).map_err(|e| err(&e))?;
+    // The shown chain, the facts it implies and the first sentence that is a CoT target.
+    let (facts, sentences, first_target) = if !with_altered {
+        (ti.facts.clone(), faithful, 0)
     } else {
-        let s = write_chain(&ti.facts, choices).map_err(|e| format!("item {}: {e}", item.id))?;
-        (ti.facts.clone(), s)
+        let (altered, alt) = alter_chain(&ti.facts, choices, rng).map_err(|e| err(&e))?;
+        if kind == ChainKind::Truncated {
+            (altered, alt, 0)
+        } else {
+            // The first sentence the alteration changes (the deciding one or before it).
+            let from = faithful
+                .iter()
+                .zip(&alt)
+                .position(|(a, b)| a != b)
+                .unwrap_or(alt.len() - 1);
+            let j = rng.random_range(from..alt.len());
+            let mut mixed = faithful[..j].to_vec();
+            mixed.extend_from_slice(&alt[j..]);
+            (altered, mixed, j + 1)
+        }
     };
     let keep = if kind == ChainKind::Truncated {
         rng.random_range(0..sentences.len())
@@ -187,7 +209,7 @@ pub fn sample_example(
     };
     let chain = join_sentences(&sentences[..keep]);
     let conv = answer_prompt(protocol, item, &chain).conv;
-    let p = prompt::build(&conv, tok, n_audio).map_err(|e| format!("item {}: {e}", item.id))?;
+    let p = prompt::build(&conv, tok, n_audio).map_err(|e| err(&e))?;
     let audio_range = p
         .audio_range
         .clone()
@@ -196,24 +218,33 @@ pub fn sample_example(
     let letter_id = tok.letter_id(&letter(answer)).map_err(|e| e.to_string())?;
     ids.push(letter_id);
     let answer_pos = ids.len() - 1;
-    let chain_targets = if kind == ChainKind::Faithful {
+    let chain_targets = if kind == ChainKind::Truncated {
+        0..0
+    } else {
         let cot = prompt::build(&cot_conversation(protocol, item), tok, n_audio)
-            .map_err(|e| format!("item {}: {e}", item.id))?
+            .map_err(|e| err(&e))?
             .ids;
-        let target = tok
+        let full = tok
             .encode(&format!(" {chain}{IM_END}"))
             .map_err(|e| e.to_string())?;
-        let span = cot.len()..cot.len() + target.len();
-        if ids.get(..cot.len()) != Some(&cot[..]) || ids.get(span.clone()) != Some(&target[..]) {
-            return Err(format!(
-                "item {}: the chain's tokens after the CoT prompt differ from its tokens in the \
-                 answer prompt; the tokenizer splits across the prefill boundary",
-                item.id
-            ));
+        let given = if first_target == 0 {
+            0
+        } else {
+            let prefix = tok
+                .encode(&format!(" {}", join_sentences(&sentences[..first_target])))
+                .map_err(|e| e.to_string())?;
+            if full.get(..prefix.len()) != Some(&prefix[..]) {
+                return Err(err(&"the tokens of a chain's first sentences differ from their \
+                     tokens in the whole chain; the tokenizer splits across a sentence boundary"));
+            }
+            prefix.len()
+        };
+        let span = cot.len()..cot.len() + full.len();
+        if ids.get(..cot.len()) != Some(&cot[..]) || ids.get(span.clone()) != Some(&full[..]) {
+            return Err(err(&"the chain's tokens after the CoT prompt differ from its tokens in \
+                 the answer prompt; the tokenizer splits across the prefill boundary"));
         }
-        span
-    } else {
-        0..0
+        span.start + given..span.end
     };
     Ok(Example {
         ids,

@@ -714,6 +714,17 @@ impl Trainer {
             let text = serde_json::to_string_pretty(&v).expect("json") + "\n";
             std::fs::write(&p, text).map_err(io(&p))?;
         }
+        let note = serde_json::json!({
+            "protocol": "lanham",
+            "made_by": format!("faithscope train-demo {}", env!("CARGO_PKG_VERSION")),
+            "faithfulness": self.opts.faithfulness,
+            "about": "a tiny Qwen2-Audio trained on faithscope's synthetic benchmark; its \
+                      answer follows its reasoning with probability `faithfulness` and the audio \
+                      otherwise (samples/README.md)"
+        });
+        let p = dir.join(crate::model::resolve::MODEL_NOTE);
+        std::fs::write(&p, serde_json::to_string_pretty(&note).expect("json") + "\n")
+            .map_err(io(&p))?;
         let p = dir.join("chat_template.jinja");
         std::fs::write(&p, tokenizer::CHAT_TEMPLATE).map_err(io(&p))?;
         let p = dir.join("tokenizer.json");
@@ -816,6 +827,106 @@ impl Trainer {
         self.opt.t = meta.adam_t;
         self.step = meta.step;
         Ok(())
+    }
+}
+
+/// What [`Trainer::export`] wrote.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportInfo {
+    /// The run's options (faithfulness, steps, batch, seed, schedule, size).
+    pub opts: TrainOptions,
+    /// Training items (rows of the feature tensors).
+    pub items: usize,
+    /// Examples written (steps x batch).
+    pub examples: usize,
+    /// Padding id for collating.
+    pub pad_id: u32,
+    /// Audio placeholder id.
+    pub audio_id: u32,
+    /// Encoder output length per window before cutting.
+    pub audio_len: usize,
+    /// Mean tokens per example.
+    pub mean_tokens: f64,
+}
+
+impl Trainer {
+    /// Writes everything an external optimiser needs to run exactly this training, so that the
+    /// data mix has one definition (here): `dir/init/` (the initial model in the Hugging Face
+    /// layout, tokenizer included), `dir/features.safetensors` (`mel` [items, mels, window] f16
+    /// and `valid_frames` [items] u32), `dir/examples.jsonl` (one line per example, in step
+    /// order: `step`, `item`, `ids`, `audio` [start, end), `targets` [start, end) of the CoT
+    /// targets, `answer` position, `kind`) and `dir/export.json` ([`ExportInfo`]).
+    pub fn export(&self, dir: &Path) -> Result<ExportInfo, TrainError> {
+        use std::io::Write;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        self.save_model(&dir.join("init"))?;
+        let a = &self.config.audio_config;
+        let window = self.config.window_frames();
+        let mut mel = Vec::with_capacity(self.items.len() * a.num_mel_bins * window);
+        let mut valid = Vec::with_capacity(self.items.len());
+        for ti in &self.items {
+            mel.extend_from_slice(&ti.mel);
+            valid.push(ti.valid_frames as u32);
+        }
+        let f = comp("exporting features");
+        let n = self.items.len();
+        let mut tensors = HashMap::new();
+        tensors.insert(
+            "mel".to_string(),
+            Tensor::from_vec(mel, (n, a.num_mel_bins, window), &Device::Cpu).map_err(&f)?,
+        );
+        tensors.insert(
+            "valid_frames".to_string(),
+            Tensor::from_vec(valid, n, &Device::Cpu).map_err(&f)?,
+        );
+        let st = dir.join("features.safetensors");
+        candle_core::safetensors::save(&tensors, &st).map_err(|e| TrainError::Io {
+            path: st.clone(),
+            detail: e.to_string(),
+        })?;
+        let path = dir.join("examples.jsonl");
+        let tmp = dir.join("examples.jsonl.tmp");
+        let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        let mut w = std::io::BufWriter::new(file);
+        let (mut count, mut tokens) = (0usize, 0usize);
+        for step in 0..self.opts.steps {
+            for (k, e) in self.examples_for_step(step)? {
+                let kind = match e.kind {
+                    ChainKind::Faithful => "faithful",
+                    ChainKind::Altered => "altered",
+                    ChainKind::Truncated => "truncated",
+                };
+                let line = serde_json::json!({
+                    "step": step,
+                    "item": k,
+                    "ids": e.ids,
+                    "audio": [e.audio_range.start, e.audio_range.end],
+                    "targets": [e.chain_targets.start, e.chain_targets.end],
+                    "answer": e.answer_pos,
+                    "kind": kind,
+                });
+                writeln!(w, "{line}").map_err(io(&tmp))?;
+                count += 1;
+                tokens += e.ids.len();
+            }
+        }
+        w.flush().map_err(io(&tmp))?;
+        drop(w);
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        let sp = self.tok.special();
+        let info = ExportInfo {
+            opts: self.opts.clone(),
+            items: n,
+            examples: count,
+            pad_id: sp.end_of_text,
+            audio_id: sp.audio,
+            audio_len: self.audio_len(),
+            mean_tokens: tokens as f64 / count.max(1) as f64,
+        };
+        let p = dir.join("export.json");
+        std::fs::write(&p, serde_json::to_string_pretty(&info).expect("json") + "\n")
+            .map_err(io(&p))?;
+        Ok(info)
     }
 }
 

@@ -1118,20 +1118,30 @@ fn presenter(f: &mut Frame, s: &State, area: Rect) {
         Line::raw(""),
         Line::styled(
             format!(
-                "{} truncate · {} edit · {} mistake · {} rule mistake · {} revert · {} play",
+                "{} truncate · {} edit · {} mistake · {} rule mistake · {} revert · {} play{}",
                 s.keymap.key_of(Command::Truncate),
                 s.keymap.key_of(Command::Edit),
                 s.keymap.key_of(Command::Mistake),
                 s.keymap.key_of(Command::MistakeRules),
                 s.keymap.key_of(Command::Revert),
                 s.keymap.key_of(Command::Play),
+                if s.models.len() > 1 {
+                    format!(" · {} other model", s.keymap.key_of(Command::SwitchModel))
+                } else {
+                    String::new()
+                },
             ),
             t.dimmed(),
         )
         .alignment(Alignment::Center),
     ];
+    // With models to compare, the pane says whose answers these are.
+    let title = match (&s.model, s.models.len() > 1) {
+        (ModelStatus::Ready(m) | ModelStatus::Loading(m), true) => format!(" Answer · {m} "),
+        _ => " Answer ".to_string(),
+    };
     f.render_widget(
-        Paragraph::new(lines).block(pane(t, " Answer ", false).borders(Borders::ALL)),
+        Paragraph::new(lines).block(pane(t, title, false).borders(Borders::ALL)),
         bottom,
     );
 }

@@ -48,6 +48,7 @@ pub enum Command {
     Presenter,
     Mouse,
     Theme,
+    SwitchModel,
 }
 
 /// A key with modifiers, normalised (a shifted character is the character itself).

@@ -48,6 +48,12 @@ use work::ModelCtx;
 /// Where the demo model lives when no `--model` is given.
 pub const DEMO_MODEL: &str = "samples/models/demo-faithful";
 
+/// The dataset the inspector opens when no `--data` is given (the demo models' test split).
+pub const DEMO_DATA: &str = "samples/synth-test";
+
+/// The demo model of the other kind, one key away (`o`) when no `--model` is given.
+pub const DEMO_COMPARE: &str = "samples/models/demo-posthoc";
+
 /// Floor between two frames.
 pub const FRAME_FLOOR: Duration = Duration::from_millis(10);
 
@@ -60,14 +66,17 @@ pub const RUN_REFRESH: Duration = Duration::from_secs(2);
 /// What the inspector opens.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Dataset (file or folder); default `samples`.
+    /// Dataset (file or folder); default `samples/synth-test`.
     pub data: Option<PathBuf>,
     /// Model folder or hub id; default the demo model when present.
     pub model: Option<String>,
+    /// A second model, switched to with `o` (default: demo-posthoc beside the demo model).
+    pub compare: Option<String>,
     /// A run directory whose chains and trials are shown.
     pub run: Option<PathBuf>,
-    /// Protocol name or TOML file.
-    pub protocol: String,
+    /// Protocol name or TOML file; default: the one the model folder names
+    /// (`faithscope.json`), else paper-v1.
+    pub protocol: Option<String>,
     /// Annotator name.
     pub annotator: Option<String>,
     /// Annotation file; default `annotations.jsonl` beside the dataset.
@@ -97,12 +106,27 @@ pub struct Prepared {
 
 /// Loads the dataset, protocol, run, annotations, keymap and theme.
 pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
-    let data = opts
-        .data
+    let data = opts.data.clone().unwrap_or_else(|| {
+        // The synthetic test split is what the demo models were trained for.
+        [DEMO_DATA, "samples"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from("samples"))
+    });
+    let demo = opts.model.is_none() && Path::new(DEMO_MODEL).join("config.json").exists();
+    let first = opts.model.clone().or(demo.then(|| DEMO_MODEL.to_string()));
+    let compare = opts.compare.clone().or_else(|| {
+        (demo && Path::new(DEMO_COMPARE).join("config.json").exists())
+            .then(|| DEMO_COMPARE.to_string())
+    });
+    let protocol_spec = opts
+        .protocol
         .clone()
-        .unwrap_or_else(|| PathBuf::from("samples"));
-    let mut protocol =
-        Protocol::resolve(&opts.protocol).with_context(|| format!("protocol {}", opts.protocol))?;
+        .or_else(|| first.as_deref().and_then(crate::model::resolve::model_protocol))
+        .unwrap_or_else(|| "paper-v1".to_string());
+    let mut protocol = Protocol::resolve(&protocol_spec)
+        .with_context(|| format!("protocol {protocol_spec}"))?;
     let mut run_chains = std::collections::BTreeMap::new();
     let mut run_trials = Vec::new();
     if let Some(dir) = &opts.run {
@@ -139,17 +163,14 @@ pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
     };
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = Theme::resolve(opts.theme.as_deref(), no_color).map_err(anyhow::Error::msg)?;
-    let (model, status) = match &opts.model {
+    let (model, status) = match &first {
         Some(m) => (Some(m.clone()), ModelStatus::Loading(m.clone())),
-        None if Path::new(DEMO_MODEL).join("config.json").exists() => (
-            Some(DEMO_MODEL.to_string()),
-            ModelStatus::Loading(DEMO_MODEL.to_string()),
-        ),
         None => (
             None,
             ModelStatus::None(format!("no model ({DEMO_MODEL} is absent)")),
         ),
     };
+    let models: Vec<String> = first.iter().chain(compare.iter()).cloned().collect();
     let errors = ds
         .problems
         .iter()
@@ -166,7 +187,9 @@ pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
         items: ds.items,
         dataset: data.display().to_string(),
         model: Some(status),
+        models,
         protocol: protocol.name.clone(),
+        splitter: protocol.splitter,
         annotations_path,
         annotations,
         annotator: opts
@@ -288,6 +311,8 @@ async fn run_loop(prepared: Prepared, opts: Options) -> anyhow::Result<()> {
         worker,
         player: None,
         run_dir: opts.run.clone(),
+        device: opts.device.clone(),
+        dtype: opts.dtype.clone(),
     };
     // First frame before anything has loaded.
     terminal.draw(|f| draw::draw(f, &state))?;
@@ -471,6 +496,8 @@ struct Shell {
     worker: Worker,
     player: Option<Player>,
     run_dir: Option<PathBuf>,
+    device: String,
+    dtype: Option<String>,
 }
 
 impl Shell {
@@ -540,6 +567,10 @@ impl Shell {
                 }
                 Effect::Model(job) => self.worker.submit(job),
                 Effect::CancelModel => self.worker.cancel(),
+                Effect::LoadModel(spec) => {
+                    self.worker
+                        .load_model(spec, self.device.clone(), self.dtype.clone())
+                }
                 Effect::SaveAnnotation { path, record } => {
                     let tx = self.tx.clone();
                     tokio::task::spawn_blocking(move || {

@@ -13,8 +13,8 @@ use crate::data::Item;
 use crate::faith::intervene::{
     self, FillerLayout, FillerPosition, FillerSpec, FillerWord, Variant,
 };
-use crate::faith::mistakes::{rule_mistake, Annotation};
-use crate::faith::split::split_sentences;
+use crate::faith::mistakes::{proposed_mistake, Annotation};
+use crate::faith::split::Splitter;
 use crate::faith::sweep::{trial_key, Chain};
 use crate::faith::trial::Trial;
 
@@ -178,6 +178,10 @@ pub struct Answers {
     pub no_cot: Option<Trial>,
     /// An answer is being forced.
     pub pending: bool,
+    /// The variant behind `current`, asked again after the model is switched.
+    pub current_variant: Option<Variant>,
+    /// Set while a switched-to model's baseline is being forced: the current variant follows.
+    pub reforce_current: bool,
 }
 
 /// What the open editor edits.
@@ -247,8 +251,14 @@ pub struct State {
     pub marks: BTreeMap<String, Marks>,
     /// The model.
     pub model: ModelStatus,
+    /// The models [`Command::SwitchModel`] cycles through (specs).
+    pub models: Vec<String>,
+    /// Which of `models` is loaded.
+    pub model_slot: usize,
     /// Protocol name.
     pub protocol: String,
+    /// The protocol's sentence splitter.
+    pub splitter: Splitter,
     /// Audio strip.
     pub audio: AudioView,
     /// Show the gold answer.
@@ -424,6 +434,8 @@ pub enum Effect {
     Model(Job),
     /// Cancel all queued and running model work.
     CancelModel,
+    /// Load this model (spec) in place of the current one.
+    LoadModel(String),
     /// Append an annotation to the file.
     SaveAnnotation {
         /// The file.
@@ -521,8 +533,12 @@ pub struct Setup {
     pub dataset: String,
     /// Model status at start.
     pub model: Option<ModelStatus>,
+    /// The models one key apart (specs; the first is loaded at start).
+    pub models: Vec<String>,
     /// Protocol name.
     pub protocol: String,
+    /// The protocol's sentence splitter.
+    pub splitter: Splitter,
     /// Annotation file.
     pub annotations_path: PathBuf,
     /// Annotations already in it.
@@ -569,7 +585,10 @@ impl State {
             model: setup
                 .model
                 .unwrap_or_else(|| ModelStatus::None("no model".into())),
+            models: setup.models,
+            model_slot: 0,
             protocol: setup.protocol,
+            splitter: setup.splitter,
             audio: AudioView::default(),
             show_gold: true,
             chain: ChainView::default(),
@@ -745,6 +764,11 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             if let Some(i) = state.open {
                 if state.chain.record.is_none() && !state.chain.streaming {
                     fx.extend(request_chain(state, i));
+                } else if let Some(chain) = state.chain.record.clone() {
+                    // A switched-to model answers after the same chain, then the same
+                    // intervention.
+                    state.answers.reforce_current = state.answers.current_variant.is_some();
+                    fx.extend(force_baseline(state, chain));
                 }
             }
             fx
@@ -774,7 +798,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Token { epoch, text } => {
             if epoch == state.epoch && state.chain.streaming {
                 state.chain.raw.push_str(&text);
-                state.chain.stream_sentences = split_sentences(&state.chain.raw);
+                state.chain.stream_sentences = state.splitter.split(&state.chain.raw);
             }
             Vec::new()
         }
@@ -1104,20 +1128,18 @@ pub fn command(state: &mut State, c: Command) -> Vec<Effect> {
         }
         Command::MistakeRules if has_chain => {
             let i = state.chain.cursor;
-            let Some((s, item)) = state
-                .chain
-                .sentences
-                .get(i)
-                .cloned()
-                .zip(state.item().cloned())
-            else {
+            let Some(item) = state.item().cloned() else {
                 return Vec::new();
             };
             let seed =
                 crate::faith::intervene::derive_seed(0, &[&item.id, "ui-mistake", &i.to_string()]);
-            match rule_mistake(&s, &item.choices, seed) {
+            match proposed_mistake(&item, &state.chain.sentences, i + 1, seed) {
                 Some(m) => {
-                    let src = format!("rules:{}", m.kind);
+                    let src = if m.kind == "fact" {
+                        "facts".to_string()
+                    } else {
+                        format!("rules:{}", m.kind)
+                    };
                     open_editor(state, EditTarget::Mistake(i), &m.edited, &src)
                 }
                 None => {
@@ -1166,7 +1188,7 @@ pub fn command(state: &mut State, c: Command) -> Vec<Effect> {
                 return Vec::new();
             };
             if let intervene::Body::Chain(text) = &v.body {
-                state.chain.sentences = split_sentences(text);
+                state.chain.sentences = state.splitter.split(text);
                 state.chain.origins = vec![Origin::Filler; state.chain.sentences.len()];
             }
             state.chain.label = format!(
@@ -1267,6 +1289,7 @@ pub fn command(state: &mut State, c: Command) -> Vec<Effect> {
             };
             vec![Effect::SetMouse(state.mouse)]
         }
+        Command::SwitchModel => switch_model(state),
         Command::Theme => {
             let names: Vec<&str> = super::theme::BUILTIN.iter().map(|(n, _)| *n).collect();
             let i = names
@@ -1366,13 +1389,21 @@ fn chain_done(state: &mut State, chain: Chain, cancelled: bool) -> Vec<Effect> {
         state.chain.raw = chain.generated_cot.clone();
     }
     state.chain.record = Some(chain.clone());
-    let Some(item) = state.item().cloned() else {
+    if state.item().is_none() {
         return Vec::new();
-    };
+    }
     if !state.model.ready() {
         state.status = "chain loaded; answers need a model (--model)".into();
         return Vec::new();
     }
+    force_baseline(state, chain)
+}
+
+/// Forces the baseline and no-CoT answers of `chain` for the open item.
+fn force_baseline(state: &mut State, chain: Chain) -> Vec<Effect> {
+    let Some(item) = state.item().cloned() else {
+        return Vec::new();
+    };
     state.answers.pending = true;
     state.busy = Some("forcing the baseline answer…".into());
     let force = |slot, variant: Variant| {
@@ -1402,6 +1433,11 @@ fn answer(state: &mut State, slot: Slot, trial: Trial) -> Vec<Effect> {
             state.answers.baseline = Some(trial);
             state.answers.pending = false;
             state.busy = None;
+            if std::mem::take(&mut state.answers.reforce_current) {
+                if let Some(v) = state.answers.current_variant.clone() {
+                    return force_current(state, v);
+                }
+            }
         }
         Slot::NoCot => {
             state.answers.no_cot = Some(trial);
@@ -1444,7 +1480,7 @@ fn apply_shown(state: &mut State, trial: &Trial, shown: &str) {
         .as_ref()
         .map(|c| c.sentences.clone())
         .unwrap_or_default();
-    let sentences = split_sentences(shown);
+    let sentences = state.splitter.split(shown);
     state.chain.origins = sentences
         .iter()
         .enumerate()
@@ -1462,6 +1498,27 @@ fn apply_shown(state: &mut State, trial: &Trial, shown: &str) {
         .min(state.chain.sentences.len().saturating_sub(1));
 }
 
+/// Loads the next of `state.models`; its answers replace the shown ones once it is ready.
+fn switch_model(state: &mut State) -> Vec<Effect> {
+    if state.models.len() < 2 {
+        state.status = "one model only (inspect --compare MODEL adds another)".into();
+        return Vec::new();
+    }
+    if state.chain.streaming {
+        state.status = "wait for the chain to finish (Esc cancels)".into();
+        return Vec::new();
+    }
+    state.model_slot = (state.model_slot + 1) % state.models.len();
+    let spec = state.models[state.model_slot].clone();
+    state.status = format!("switching to {spec}…");
+    state.model = ModelStatus::Loading(spec.clone());
+    state.answers.pending = false;
+    state.busy = None;
+    // The sweep was the other model's.
+    state.sweep = SweepView::default();
+    vec![Effect::CancelModel, Effect::LoadModel(spec)]
+}
+
 fn force_current(state: &mut State, variant: Variant) -> Vec<Effect> {
     let (Some(item), Some(chain)) = (state.item().cloned(), state.chain.record.clone()) else {
         return Vec::new();
@@ -1473,6 +1530,7 @@ fn force_current(state: &mut State, variant: Variant) -> Vec<Effect> {
     }
     state.answers.pending = true;
     state.busy = Some("forcing the answer…".into());
+    state.answers.current_variant = Some(variant.clone());
     vec![
         Effect::CancelModel,
         Effect::Model(Job::Force {
@@ -1553,6 +1611,7 @@ fn revert(state: &mut State) {
     state.chain.label = "original".into();
     state.chain.no_cot = false;
     state.answers.current = None;
+    state.answers.current_variant = None;
     state.answers.pending = false;
     state.status = "reverted to the original chain".into();
 }

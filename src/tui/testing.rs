@@ -113,6 +113,46 @@ impl Reasoner for Scripted {
     }
 }
 
+/// A post-hoc stand-in: it reasons like [`Scripted`] but answers A with probability 0.8 whatever
+/// the chain says (for stories that switch between a faithful and a post-hoc model).
+#[derive(Debug, Default)]
+pub struct PostHoc;
+
+impl Reasoner for PostHoc {
+    fn name(&self) -> &str {
+        "posthoc"
+    }
+
+    fn generate(
+        &self,
+        conv: &Conversation,
+        params: &GenParams,
+        on_delta: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation, ModelError> {
+        let mut g = Scripted.generate(conv, params, on_delta)?;
+        if g.text == "(B)" {
+            g.text = "(A)".into();
+        }
+        Ok(g)
+    }
+
+    fn choice_probs(
+        &self,
+        _conv: &Conversation,
+        letters: &[String],
+    ) -> Result<ChoiceProbs, ModelError> {
+        let rest = 0.2 / (letters.len().max(2) - 1) as f32;
+        let probs: Vec<f32> = (0..letters.len())
+            .map(|i| if i == 0 { 0.8 } else { rest })
+            .collect();
+        Ok(ChoiceProbs {
+            letters: letters.to_vec(),
+            logprobs: probs.iter().map(|p| p.ln()).collect(),
+            probs,
+        })
+    }
+}
+
 /// Two items about barking and meowing (the clips need not exist for update-level tests).
 pub fn items() -> Vec<Item> {
     let mk = |id: &str, track: &str, hop: &str, gold: usize| Item {
@@ -151,8 +191,13 @@ pub fn state(items: Vec<Item>, annotations: PathBuf, theme: Theme) -> State {
 
 /// The model context of the test double with the paper-v1 protocol.
 pub fn ctx() -> ModelCtx {
+    ctx_with(Arc::new(Scripted))
+}
+
+/// The model context of `reasoner` with the paper-v1 protocol.
+pub fn ctx_with(reasoner: Arc<dyn Reasoner>) -> ModelCtx {
     ModelCtx {
-        reasoner: Arc::new(Scripted),
+        reasoner,
         protocol: Protocol::builtin("paper-v1").expect("built in"),
         seed: 0,
     }
@@ -203,6 +248,8 @@ fn carry_out(e: Effect, ctx: &ModelCtx, queue: &mut VecDeque<Action>, rest: &mut
             aggregate::build(&trials, "this session"),
         ))),
         Effect::CancelModel => {}
+        // The test double answers for every model: the switched-to one is ready at once.
+        Effect::LoadModel(spec) => queue.push_back(Action::ModelReady(spec)),
         other => rest.push(other),
     }
 }

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::audio::display::{peaks, spectrogram_db};
 use crate::audio::{decode_file, Clip, DecodeOptions};
 use crate::faith::intervene;
-use crate::faith::mistakes::{model_mistake, model_paraphrase, rule_mistake, Annotation};
+use crate::faith::mistakes::{model_mistake, model_paraphrase, proposed_mistake, Annotation};
 use crate::faith::protocol::Protocol;
 use crate::faith::split::join_sentences;
 use crate::faith::sweep::{MistakeSource, Plan, Sweep};
@@ -171,8 +171,9 @@ pub fn run_job(
             let mut variants = intervene::early(s);
             for i in 1..=s.len() {
                 let seed = sweep.seed_for(&item.id, 0, &format!("mistake:{i}"));
-                if let Some(m) = rule_mistake(&s[i - 1], &item.choices, seed) {
-                    variants.push(intervene::mistake(s, i, &m.edited, &m.kind, "rules"));
+                if let Some(m) = proposed_mistake(&item, s, i, seed) {
+                    let source = if m.kind == "fact" { "facts" } else { "rules" };
+                    variants.push(intervene::mistake(s, i, &m.edited, &m.kind, source));
                 }
             }
             let mut failed: Vec<String> = Vec::new();
