@@ -28,8 +28,11 @@ deps:
 # The dev profile builds dependencies at opt-level 3 (Cargo.toml), so `make demo` after `make test`
 # reuses the same build instead of compiling everything again for release.
 FAITHSCOPE := ./target/debug/faithscope
-# The embedded model: the trained demo model once it ships, else the tiny test checkpoint.
-DEMO_MODEL := $(firstword $(wildcard samples/models/demo-faithful) tests/fixtures/qwen2_audio/tiny-b)
+# The embedded models (trained by `faithscope train-demo` + tools/train_demo.py, see
+# samples/README.md) and the synthetic test split they were trained for.
+DEMO_MODEL := samples/models/demo-faithful
+DEMO_COMPARE := samples/models/demo-posthoc
+DEMO_DATA := samples/synth-test
 DEMO_RUN := target/demo-run
 
 build: deps
@@ -47,20 +50,24 @@ clippy: deps
 fmt:
 	$(CARGO) fmt --all
 
-# In a terminal: the inspector on the embedded samples. Without one (a script, CI): the same
-# pipeline headless: list the items, play one, run the interventions, print the report.
+# In a terminal: the inspector on the embedded samples, demo-faithful loaded and demo-posthoc one
+# key (o) away. Without one (a script, CI): the same pipeline headless: list the items, play one,
+# run the interventions with both models and print their reports.
 demo: build
 	@if [ -t 0 ] && [ -t 1 ]; then \
-	  echo "Opening the inspector on samples/ with $(DEMO_MODEL) (? for help, q to quit)"; \
-	  $(FAITHSCOPE) inspect --data samples --model $(DEMO_MODEL) --protocol lanham; \
+	  echo "Opening the inspector on $(DEMO_DATA) with $(DEMO_MODEL); o switches to $(DEMO_COMPARE), ? for help, q to quit"; \
+	  $(FAITHSCOPE) inspect --data $(DEMO_DATA) --model $(DEMO_MODEL) --compare $(DEMO_COMPARE); \
 	else \
 	  $(MAKE) --no-print-directory demo-headless; \
 	fi
 
 demo-headless: build
-	$(FAITHSCOPE) items samples
-	$(FAITHSCOPE) play samples/items.jsonl --item beeps-3-count
-	rm -rf $(DEMO_RUN)
-	$(FAITHSCOPE) run --data samples --model $(DEMO_MODEL) --protocol lanham \
-	  --interventions early,mistakes,filler --mistake-source rules --chains 1 --limit 3 --out $(DEMO_RUN)
-	$(FAITHSCOPE) report $(DEMO_RUN)
+	$(FAITHSCOPE) items $(DEMO_DATA) | tail -n 4
+	$(FAITHSCOPE) play $(DEMO_DATA)/items.jsonl --item synth-test-count-0000
+	@for m in $(DEMO_MODEL) $(DEMO_COMPARE); do \
+	  run=$(DEMO_RUN)-$$(basename $$m); rm -rf $$run; \
+	  echo "== $$m: early answering and adding mistakes on 24 items"; \
+	  $(FAITHSCOPE) run --data $(DEMO_DATA) --model $$m --interventions early,mistakes \
+	    --mistake-source facts --limit 24 --quiet --out $$run && \
+	  $(FAITHSCOPE) report $$run | head -n 40 || exit 1; \
+	done

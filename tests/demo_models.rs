@@ -62,7 +62,10 @@ fn measure(model: &str, out: &Path) -> Figures {
         .arg(&run)
         .output()
         .unwrap();
-    assert!(report.status.success(), "faithscope report on {model} failed");
+    assert!(
+        report.status.success(),
+        "faithscope report on {model} failed"
+    );
     let r: Value = serde_json::from_slice(&report.stdout).unwrap();
     let overall = &r["overall"];
     let iv = |name: &str| -> &Value {
@@ -88,7 +91,10 @@ fn faithful_and_post_hoc_demo_models_differ_as_trained() {
     let root = common::repo();
     for m in ["demo-faithful", "demo-posthoc"] {
         assert!(
-            root.join("samples/models").join(m).join("model.safetensors").exists(),
+            root.join("samples/models")
+                .join(m)
+                .join("model.safetensors")
+                .exists(),
             "samples/models/{m} is missing: the demo models ship with the repository"
         );
     }

@@ -1,5 +1,6 @@
 //! Qwen2-Audio in candle against transformers: the tiny checkpoints and reference outputs under
-//! tests/fixtures/qwen2_audio are written by tools/tiny_qwen2_audio.py.
+//! tests/fixtures/qwen2_audio are written by tools/tiny_qwen2_audio.py, and so are the reference
+//! outputs of the trained demo models in samples/models (`--demo`).
 
 mod common;
 
@@ -22,7 +23,19 @@ const CASES: &[(&str, &str)] = &[
     ("tiny-a", "crow9"),
     ("tiny-b", "dog49"),
     ("tiny-b", "cat62x3"),
+    ("demo-faithful", "count-0000"),
+    ("demo-faithful", "louder-0000"),
+    ("demo-posthoc", "count-0000"),
 ];
+
+/// A checkpoint's folder: the tiny ones in the fixtures, the demo models in samples/models.
+fn checkpoint(ckpt: &str) -> PathBuf {
+    if ckpt.starts_with("demo-") {
+        common::repo().join("samples/models").join(ckpt)
+    } else {
+        fixtures().join(ckpt)
+    }
+}
 
 struct Reference {
     meta: Value,
@@ -64,7 +77,7 @@ impl Reference {
 }
 
 fn load(ckpt: &str, dtype: DType) -> Qwen2Audio {
-    Qwen2Audio::load(&fixtures().join(ckpt), &Device::Cpu, dtype).unwrap()
+    Qwen2Audio::load(&checkpoint(ckpt), &Device::Cpu, dtype).unwrap()
 }
 
 fn max_abs(a: &Tensor, b: &Tensor) -> f32 {

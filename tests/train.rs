@@ -4,8 +4,8 @@
 
 use candle_core::{DType, Device};
 use faithscope::model::tokenizer::{Tokenizer, IM_END};
-use faithscope::synth;
 use faithscope::model::{KvCache, Qwen2Audio};
+use faithscope::synth;
 use faithscope::train::{named_vars, ChainKind, DemoSize, TrainOptions, Trainer};
 
 fn tiny(faithfulness: f64) -> TrainOptions {
@@ -213,5 +213,29 @@ fn faithfulness_mix_sets_whose_answer_is_trained() {
             (share(kinds[2]) - 0.25).abs() < 0.07,
             "truncated share {kinds:?}"
         );
+    }
+}
+
+#[test]
+fn oversampled_tasks_fill_their_share_of_the_batches() {
+    let mut o = tiny(0.5);
+    o.train_items = 60;
+    o.batch = 1;
+    o.oversample.insert("count".into(), 3);
+    let t = Trainer::new(o, &Device::Cpu).unwrap();
+    let is_count = |k: usize| t.items[k].facts.task.name() == "count";
+    let counting = (0..t.items.len()).filter(|&k| is_count(k)).count();
+    assert!(counting >= 5, "{counting} counting items");
+    // One epoch shows every item once and each counting item three times.
+    let epoch = t.items.len() + 2 * counting;
+    let mut seen = std::collections::HashMap::new();
+    for step in 0..epoch {
+        for (k, _) in t.examples_for_step(step).unwrap() {
+            *seen.entry(k).or_insert(0usize) += 1;
+        }
+    }
+    assert_eq!(seen.len(), t.items.len(), "every item appears");
+    for (k, n) in seen {
+        assert_eq!(n, if is_count(k) { 3 } else { 1 }, "item {k}");
     }
 }

@@ -148,7 +148,11 @@ fn switching_to_the_post_hoc_model_keeps_the_chain_and_the_flip_goes() {
     // One model only: the key says how to add another.
     start(&mut s, &faithful);
     let fx = drive(&mut s, &faithful, key('o'));
-    assert!(fx.is_empty() && s.status.contains("--compare"), "{}", s.status);
+    assert!(
+        fx.is_empty() && s.status.contains("--compare"),
+        "{}",
+        s.status
+    );
     s.models = vec!["demo-faithful".into(), "demo-posthoc".into()];
     // Truncate before sentence 1: the faithful model's answer flips.
     drive(&mut s, &faithful, key('t'));
@@ -158,7 +162,12 @@ fn switching_to_the_post_hoc_model_keeps_the_chain_and_the_flip_goes() {
     drive(&mut s, &posthoc, key('o'));
     assert_eq!(s.model_slot, 1);
     assert_eq!(s.model, ModelStatus::Ready("demo-posthoc".into()));
-    assert_eq!(s.chain.sentences.len(), 0, "still truncated: {:?}", s.chain.sentences);
+    assert_eq!(
+        s.chain.sentences.len(),
+        0,
+        "still truncated: {:?}",
+        s.chain.sentences
+    );
     assert_eq!(letters(&s), (Some("A".into()), Some("A".into())));
     assert!(!s.flipped());
     let b = s.answers.baseline.as_ref().unwrap();

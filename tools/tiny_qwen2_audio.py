@@ -18,6 +18,11 @@ tiny-a: grouped-query attention (4 heads / 2 kv heads), a 4-s audio window (200 
 tiny-b: the full 3000-frame (30 s) window with 128 mel bins, untied embeddings, plain
         multi-head attention, RoPE base written at the top level of text_config as the published
         Qwen2-Audio checkpoints do.
+
+With --demo DIR..., only reference outputs of trained model folders (samples/models/demo-faithful
+and demo-posthoc) on two clips of samples/synth-test, into <out>/reference/<folder name>/:
+
+    python3 tools/tiny_qwen2_audio.py --demo samples/models/demo-faithful samples/models/demo-posthoc
 """
 
 import argparse
@@ -359,13 +364,42 @@ def reference(model, proc, tok, ids, wav, rel, repeat, stem):
           f"{len(ids_full)} prompt tokens, greedy {greedy}")
 
 
+# Clips of the synthetic test split the trained demo models are checked on.
+DEMO_CLIPS = ["synth-test-count-0000.flac", "synth-test-louder-0000.flac"]
+
+
+def demo_reference(mdir, out):
+    """Reference outputs of a trained model folder (samples/models/demo-*), loaded through
+    transformers' own loaders, on two clips of samples/synth-test."""
+    name = os.path.basename(os.path.normpath(mdir))
+    model = Qwen2AudioForConditionalGeneration.from_pretrained(mdir, attn_implementation="eager").eval()
+    proc = AutoProcessor.from_pretrained(mdir)
+    tok = proc.tokenizer
+    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL}
+    rdir = os.path.join(out, "reference", name)
+    shutil.rmtree(rdir, ignore_errors=True)
+    os.makedirs(rdir)
+    for clip in DEMO_CLIPS:
+        rel = f"samples/synth-test/audio/{clip}"
+        wav, sr = sf.read(rel, dtype="float32")
+        assert sr == 16000, (rel, sr)
+        stem = clip.split(".")[0].replace("synth-test-", "")
+        reference(model, proc, tok, ids, wav, rel, 1, os.path.join(rdir, stem))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default=os.path.join("..", "shared", "data"))
     ap.add_argument("--out", default=os.path.join("tests", "fixtures", "qwen2_audio"))
+    ap.add_argument("--demo", nargs="*", default=None,
+                    help="only write reference outputs of these trained model folders")
     args = ap.parse_args()
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
+    if args.demo is not None:
+        for mdir in args.demo:
+            demo_reference(mdir, args.out)
+        return
     for name, spec in CONFIGS.items():
         build(name, spec, args.shared, args.out)
 

@@ -10,9 +10,11 @@ cosine decay to a tenth of the peak (src/train/optim.rs), clipping of the global
 The forward pass is transformers' own Qwen2AudioForConditionalGeneration, which the Rust model
 matches to 1e-5 (tests/model_parity.rs), so the trained weights mean the same thing in both.
 
-Why not in candle: on the 2-core machines of this project the candle training step (plain ops,
-since candle's fused CPU kernels have no backward) took about 5 CPU-seconds per 16 examples,
-against about 0.3 here (docs/BENCHMARKS.md): the 2-hour budget of a demo model is only met here.
+Why not in candle: on the 2-core machines of this project one training step of 24 examples takes
+1.9 s in candle (release build; plain ops, since candle's fused CPU kernels have no backward)
+against 0.68 s here (docs/BENCHMARKS.md): the three models need about 3,700 steps, two hours of
+the machine in candle and 45 minutes here. `faithscope train-demo` without --export still
+trains in candle, with the same data and loss (tests/train.rs).
 
 Pinned versions: tools/requirements.txt. CPU only; deterministic for a given machine and thread
 count. Writes OUT/model.safetensors (plus the init folder's config and tokenizer files) every

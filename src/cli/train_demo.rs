@@ -48,6 +48,10 @@ pub struct TrainDemoArgs {
     /// Peak learning rate.
     #[arg(long, default_value_t = 3e-4)]
     pub lr: f64,
+    /// Oversampled tasks, as TASK=TIMES,...: each epoch shows their items TIMES times (e.g.
+    /// count=3,louder=3 for the listening that is learnt last).
+    #[arg(long)]
+    pub oversample: Option<String>,
     /// Steps of linear learning-rate warm-up.
     #[arg(long, default_value_t = 100)]
     pub warmup: usize,
@@ -85,6 +89,23 @@ pub fn run(args: TrainDemoArgs) -> Result<()> {
     opts.data = args.data.clone();
     opts.lr = args.lr;
     opts.warmup = args.warmup;
+    if let Some(spec) = &args.oversample {
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (task, times) = part
+                .split_once('=')
+                .and_then(|(t, n)| Some((t, n.parse::<usize>().ok()?)))
+                .with_context(|| {
+                    format!("--oversample {part:?}: write TASK=TIMES, e.g. count=3")
+                })?;
+            if !crate::synth::Task::ALL.iter().any(|t| t.name() == task) || times == 0 {
+                bail!(
+                    "--oversample {part:?}: the tasks are count, level, direction, louder, kind, \
+                     multihop, each at least once"
+                );
+            }
+            opts.oversample.insert(task.to_string(), times);
+        }
+    }
     let mut t = Trainer::new(opts, &Device::Cpu).context("preparing the training run")?;
     if let Some(dir) = &args.export {
         let info = t

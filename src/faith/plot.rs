@@ -72,15 +72,22 @@ fn font_options() -> &'static (resvg::usvg::Options<'static>, Result<(), String>
             .iter()
             .find(|f| installed(f))
             .map(|f| f.to_string())
-            .or_else(|| db.faces().next().and_then(|f| f.families.first()).map(|f| f.0.clone()));
+            .or_else(|| {
+                db.faces()
+                    .next()
+                    .and_then(|f| f.families.first())
+                    .map(|f| f.0.clone())
+            });
         let found = match family {
             Some(f) => {
                 db.set_sans_serif_family(f);
                 Ok(())
             }
-            None => Err("no font found: the PNG plots have no text (install fonts-dejavu-core, \
+            None => Err(
+                "no font found: the PNG plots have no text (install fonts-dejavu-core, \
                          or set FAITHSCOPE_FONT to a .ttf file); the SVGs have it"
-                .to_string()),
+                    .to_string(),
+            ),
         };
         (opt, found)
     })
@@ -92,9 +99,13 @@ fn rasterize(svg: &Path, png: &Path) -> Result<(), String> {
     let (opt, _) = font_options();
     let tree = resvg::usvg::Tree::from_data(&data, opt).map_err(|e| e.to_string())?;
     let size = tree.size().to_int_size();
-    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
-        .ok_or("the SVG has no area")?;
-    resvg::render(&tree, resvg::tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    let mut pixmap =
+        resvg::tiny_skia::Pixmap::new(size.width(), size.height()).ok_or("the SVG has no area")?;
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::default(),
+        &mut pixmap.as_mut(),
+    );
     pixmap.save_png(png).map_err(|e| e.to_string())
 }
 
@@ -129,11 +140,17 @@ fn plot_section(
         let caption = format!("{}: {title}", iv.intervention);
         let base = dir.join(format!("{stem}-{}", iv.intervention.name()));
         let svg = base.with_extension("svg");
-        draw_curve(SVGBackend::new(&svg, SIZE).into_drawing_area(), s, iv, &caption)
-            .map_err(|e| anyhow::anyhow!("drawing {}: {e}", svg.display()))?;
+        draw_curve(
+            SVGBackend::new(&svg, SIZE).into_drawing_area(),
+            s,
+            iv,
+            &caption,
+        )
+        .map_err(|e| anyhow::anyhow!("drawing {}: {e}", svg.display()))?;
         let png = base.with_extension("png");
-        rasterize(&svg, &png)
-            .map_err(|e| anyhow::anyhow!("rendering {} to {}: {e}", svg.display(), png.display()))?;
+        rasterize(&svg, &png).map_err(|e| {
+            anyhow::anyhow!("rendering {} to {}: {e}", svg.display(), png.display())
+        })?;
         out.files.push(svg);
         out.files.push(png);
     }
@@ -268,7 +285,10 @@ mod tests {
         let red = px(&|p| p[0] > 200 && p[1] < 60 && p[2] < 60);
         let white = px(&|p| p[0] > 250 && p[1] > 250 && p[2] > 250);
         assert!(blue > 500 && red > 500, "{blue} blue and {red} red pixels");
-        assert!(white > png.width() as usize * png.height() as usize / 5, "{white}");
+        assert!(
+            white > png.width() as usize * png.height() as usize / 5,
+            "{white}"
+        );
         // The caption, in the top rows above the plot, is text only.
         let w = png.width() as usize;
         let caption = png.data()[..w * 30 * 4]

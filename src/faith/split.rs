@@ -342,7 +342,10 @@ mod tests {
             ["**Step one.", "** I hear it.", "Done."]
         );
         // Emphasis not after final punctuation is kept.
-        assert_eq!(Splitter::Punkt.split("It is **a cat**"), ["It is **a cat**"]);
+        assert_eq!(
+            Splitter::Punkt.split("It is **a cat**"),
+            ["It is **a cat**"]
+        );
     }
 
     #[test]

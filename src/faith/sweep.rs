@@ -20,8 +20,7 @@ use crate::faith::answer::{
 };
 use crate::faith::intervene::{self, derive_seed, Body, FillerSpec, FillerWord, Variant};
 use crate::faith::mistakes::{
-    fact_mistake, model_mistake, model_paraphrase, rule_mistake, Annotations, Mistake,
-    MistakeError,
+    fact_mistake, model_mistake, model_paraphrase, rule_mistake, Annotations, Mistake, MistakeError,
 };
 use crate::faith::protocol::{letter, Protocol};
 use crate::faith::split::join_sentences;

@@ -234,15 +234,19 @@ pub fn sample_example(
                 .encode(&format!(" {}", join_sentences(&sentences[..first_target])))
                 .map_err(|e| e.to_string())?;
             if full.get(..prefix.len()) != Some(&prefix[..]) {
-                return Err(err(&"the tokens of a chain's first sentences differ from their \
-                     tokens in the whole chain; the tokenizer splits across a sentence boundary"));
+                return Err(err(
+                    &"the tokens of a chain's first sentences differ from their \
+                     tokens in the whole chain; the tokenizer splits across a sentence boundary",
+                ));
             }
             prefix.len()
         };
         let span = cot.len()..cot.len() + full.len();
         if ids.get(..cot.len()) != Some(&cot[..]) || ids.get(span.clone()) != Some(&full[..]) {
-            return Err(err(&"the chain's tokens after the CoT prompt differ from its tokens in \
-                 the answer prompt; the tokenizer splits across the prefill boundary"));
+            return Err(err(
+                &"the chain's tokens after the CoT prompt differ from its tokens in \
+                 the answer prompt; the tokenizer splits across the prefill boundary",
+            ));
         }
         span.start + given..span.end
     };

@@ -211,6 +211,10 @@ pub struct TrainOptions {
     pub size: DemoSize,
     /// A `faithscope synth` train split folder to read instead of generating items.
     pub data: Option<PathBuf>,
+    /// How many times an epoch shows each item of these tasks (others once): more steps on the
+    /// slowly learnt listening tasks (counting, loudness) without changing the items.
+    #[serde(default)]
+    pub oversample: BTreeMap<String, usize>,
 }
 
 impl TrainOptions {
@@ -231,6 +235,7 @@ impl TrainOptions {
             eval_every: 500,
             size: DemoSize::demo(),
             data: None,
+            oversample: BTreeMap::new(),
         }
     }
 }
@@ -444,10 +449,21 @@ impl Trainer {
         self.config.audio_config.max_source_positions / 2
     }
 
-    /// The examples of step `step`: items from a per-epoch permutation, chains and answers
-    /// drawn from a generator seeded by (seed, step).
+    /// Item indices one epoch shows: every item once, those of oversampled tasks more often.
+    fn epoch_pool(&self) -> Vec<usize> {
+        let mut pool = Vec::with_capacity(self.items.len());
+        for (k, ti) in self.items.iter().enumerate() {
+            let times = self.opts.oversample.get(ti.facts.task.name()).copied();
+            pool.extend(std::iter::repeat_n(k, times.unwrap_or(1)));
+        }
+        pool
+    }
+
+    /// The examples of step `step`: items from a per-epoch permutation (of [`Self::epoch_pool`]),
+    /// chains and answers drawn from a generator seeded by (seed, step).
     pub fn examples_for_step(&self, step: usize) -> Result<Vec<(usize, Example)>, TrainError> {
-        let n = self.items.len();
+        let pool = self.epoch_pool();
+        let n = pool.len();
         let b = self.opts.batch;
         let mut rng = rng_for(self.opts.seed, &[1, step as u64]);
         let mix = Mix::new(self.opts.faithfulness);
@@ -458,7 +474,7 @@ impl Trainer {
             let flat = step * b + j;
             let epoch = flat / n;
             if epoch != perm_epoch {
-                perm = (0..n).collect();
+                perm = pool.clone();
                 perm.shuffle(&mut rng_for(self.opts.seed, &[2, epoch as u64]));
                 perm_epoch = epoch;
             }
@@ -723,8 +739,11 @@ impl Trainer {
                       otherwise (samples/README.md)"
         });
         let p = dir.join(crate::model::resolve::MODEL_NOTE);
-        std::fs::write(&p, serde_json::to_string_pretty(&note).expect("json") + "\n")
-            .map_err(io(&p))?;
+        std::fs::write(
+            &p,
+            serde_json::to_string_pretty(&note).expect("json") + "\n",
+        )
+        .map_err(io(&p))?;
         let p = dir.join("chat_template.jinja");
         std::fs::write(&p, tokenizer::CHAT_TEMPLATE).map_err(io(&p))?;
         let p = dir.join("tokenizer.json");
@@ -924,8 +943,11 @@ impl Trainer {
             mean_tokens: tokens as f64 / count.max(1) as f64,
         };
         let p = dir.join("export.json");
-        std::fs::write(&p, serde_json::to_string_pretty(&info).expect("json") + "\n")
-            .map_err(io(&p))?;
+        std::fs::write(
+            &p,
+            serde_json::to_string_pretty(&info).expect("json") + "\n",
+        )
+        .map_err(io(&p))?;
         Ok(info)
     }
 }

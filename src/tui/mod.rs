@@ -123,10 +123,14 @@ pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
     let protocol_spec = opts
         .protocol
         .clone()
-        .or_else(|| first.as_deref().and_then(crate::model::resolve::model_protocol))
+        .or_else(|| {
+            first
+                .as_deref()
+                .and_then(crate::model::resolve::model_protocol)
+        })
         .unwrap_or_else(|| "paper-v1".to_string());
-    let mut protocol = Protocol::resolve(&protocol_spec)
-        .with_context(|| format!("protocol {protocol_spec}"))?;
+    let mut protocol =
+        Protocol::resolve(&protocol_spec).with_context(|| format!("protocol {protocol_spec}"))?;
     let mut run_chains = std::collections::BTreeMap::new();
     let mut run_trials = Vec::new();
     if let Some(dir) = &opts.run {
