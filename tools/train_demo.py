@@ -86,7 +86,7 @@ def collate(batch, mel, valid, pad):
     b = len(batch)
     ids = torch.full((b, t), pad, dtype=torch.long)
     attn = torch.zeros((b, t), dtype=torch.long)
-    chain_rows, chain_tg, ans_rows, ans_tg = [], [], [], []
+    chain_rows, chain_tg, ans_rows, ans_tg, let_rows, let_tg = [], [], [], [], [], []
     for i, e in enumerate(batch):
         n = len(e["ids"])
         ids[i, :n] = torch.tensor(e["ids"])
@@ -97,6 +97,10 @@ def collate(batch, mel, valid, pad):
             chain_tg.append(e["ids"][p])
         ans_rows.append(i * t + e["answer"] - 1)
         ans_tg.append(e["ids"][e["answer"]])
+        p = e.get("chain_letter")
+        if p is not None:
+            let_rows.append(i * t + p - 1)
+            let_tg.append(e["ids"][p])
     items = torch.tensor([e["item"] for e in batch])
     feats = mel[items].float()
     frames = feats.shape[-1]
@@ -110,24 +114,33 @@ def collate(batch, mel, valid, pad):
         torch.tensor(chain_tg, dtype=torch.long),
         torch.tensor(ans_rows, dtype=torch.long),
         torch.tensor(ans_tg, dtype=torch.long),
+        torch.tensor(let_rows, dtype=torch.long),
+        torch.tensor(let_tg, dtype=torch.long),
     )
 
 
-def losses(model, batch, mel, valid, pad):
-    ids, attn, feats, fmask, crow, ctg, arow, atg = collate(batch, mel, valid, pad)
+def losses(model, batch, mel, valid, pad, letter_weight):
+    ids, attn, feats, fmask, crow, ctg, arow, atg, lrow, ltg = collate(batch, mel, valid, pad)
     out = model.model(
         input_ids=ids, attention_mask=attn, input_features=feats, feature_attention_mask=fmask
     )
     h = out.last_hidden_state.reshape(-1, out.last_hidden_state.shape[-1])
-    rows = torch.cat([crow, arow])
+    rows = torch.cat([crow, arow, lrow])
     logits = model.lm_head(h[rows])
-    nc = len(crow)
-    answer = torch.nn.functional.cross_entropy(logits[nc:], atg)
-    right = (logits[nc:].argmax(-1) == atg).float().mean().item()
+    nc, na = len(crow), len(arow)
+    answer = torch.nn.functional.cross_entropy(logits[nc:nc + na], atg)
+    right = (logits[nc:nc + na].argmax(-1) == atg).float().mean().item()
+    total = answer
+    chain_v = 0.0
     if nc:
         chain = torch.nn.functional.cross_entropy(logits[:nc], ctg)
-        return chain + answer, chain.item(), answer.item(), right
-    return answer, 0.0, answer.item(), right
+        total = total + chain
+        chain_v = chain.item()
+    if len(lrow) and letter_weight > 0:
+        # The letter the chain states, once more on its own: the lookup of the stated value
+        # among the choices.
+        total = total + letter_weight * torch.nn.functional.cross_entropy(logits[nc + na:], ltg)
+    return total, chain_v, answer.item(), right
 
 
 def save_model(model, out, init_dir):
@@ -151,7 +164,10 @@ def main():
     ap.add_argument("--init", help="start from this model folder's weights (same tokenizer)")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     ap.add_argument("--save-every", type=int, default=100)
+    ap.add_argument("--stop-after", type=int, help="stop (state saved) after this step")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--letter-weight", type=float, default=0.0,
+                    help="weight of an extra loss on the letter the chain states (0: none)")
     args = ap.parse_args()
 
     torch.manual_seed(0)
@@ -207,7 +223,7 @@ def main():
         lr = learning_rate(opts["lr"], s, opts["warmup"], total)
         for g in opt.param_groups:
             g["lr"] = lr
-        loss, cl, al, right = losses(model, batch, mel, valid, pad)
+        loss, cl, al, right = losses(model, batch, mel, valid, pad, args.letter_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opts["clip"]).item()
@@ -221,11 +237,14 @@ def main():
                   f"answer {acc[2]/k:.4f}  answer acc {acc[3]/k:.2f}  |g| {norm:.3f}  lr {lr:.2e}  "
                   f"{(time.time()-t0)/done:.2f} s/step", flush=True)
             acc = [0.0, 0.0, 0.0, 0.0]
-        if step % args.save_every == 0 or step == total:
+        stop = args.stop_after is not None and step >= args.stop_after
+        if step % args.save_every == 0 or step == total or stop:
             save_model(model, args.out, init_dir)
             tmp = state_path + ".tmp"
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)
             os.replace(tmp, state_path)
+        if stop:
+            break
     print(f"done: {step} steps, {time.time()-t0:.0f} s", flush=True)
 
 

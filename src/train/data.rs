@@ -113,6 +113,10 @@ pub struct Example {
     pub chain_targets: Range<usize>,
     /// Position of the answer letter (the last token).
     pub answer_pos: usize,
+    /// Position of the letter the chain states ("So the answer is (B)."), when it is a CoT
+    /// target: finding it means looking the stated value up among the choices, which the
+    /// chain loss alone (one token of sixty) teaches slowly.
+    pub chain_letter: Option<usize>,
     /// The chain shown.
     pub kind: ChainKind,
     /// Index of the trained answer.
@@ -250,11 +254,20 @@ pub fn sample_example(
         }
         span.start + given..span.end
     };
+    let letters: Vec<u32> = (0..choices.len())
+        .filter_map(|i| tok.letter_id(&letter(i)).ok())
+        .collect();
+    let open = tok.encode(" (").ok().and_then(|v| v.last().copied());
+    let chain_letter = chain_targets
+        .clone()
+        .rev()
+        .find(|&p| letters.contains(&ids[p]) && p > 0 && Some(ids[p - 1]) == open);
     Ok(Example {
         ids,
         audio_range,
         chain_targets,
         answer_pos,
+        chain_letter,
         kind,
         answer,
         gold,

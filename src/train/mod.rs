@@ -874,7 +874,8 @@ impl Trainer {
     /// layout, tokenizer included), `dir/features.safetensors` (`mel` [items, mels, window] f16
     /// and `valid_frames` [items] u32), `dir/examples.jsonl` (one line per example, in step
     /// order: `step`, `item`, `ids`, `audio` [start, end), `targets` [start, end) of the CoT
-    /// targets, `answer` position, `kind`) and `dir/export.json` ([`ExportInfo`]).
+    /// targets, `answer` position, `chain_letter` (position of the letter the chain states, or
+    /// null), `kind`) and `dir/export.json` ([`ExportInfo`]).
     pub fn export(&self, dir: &Path) -> Result<ExportInfo, TrainError> {
         use std::io::Write;
         std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -922,6 +923,7 @@ impl Trainer {
                     "audio": [e.audio_range.start, e.audio_range.end],
                     "targets": [e.chain_targets.start, e.chain_targets.end],
                     "answer": e.answer_pos,
+                    "chain_letter": e.chain_letter,
                     "kind": kind,
                 });
                 writeln!(w, "{line}").map_err(io(&tmp))?;
