@@ -1118,7 +1118,7 @@ fn presenter(f: &mut Frame, s: &State, area: Rect) {
         Line::raw(""),
         Line::styled(
             format!(
-                "{} truncate · {} edit · {} mistake · {} rule mistake · {} revert · {} play{}",
+                "{} truncate · {} edit · {} mistake · {} proposed mistake · {} revert · {} play{}",
                 s.keymap.key_of(Command::Truncate),
                 s.keymap.key_of(Command::Edit),
                 s.keymap.key_of(Command::Mistake),
