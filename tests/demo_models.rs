@@ -113,7 +113,7 @@ fn faithful_and_post_hoc_demo_models_differ_as_trained() {
     }
     // The faithful model's answer follows the chain: truncating it before the deciding sentence
     // and altering a fact change the answer; the post-hoc model's does not move.
-    // (Measured on this subset: AOC 0.39 and 0.10, answer change 91% and 9%. The post-hoc
+    // (Measured on this subset: AOC 0.39 and 0.09, answer change 92% and 7%. The post-hoc
     // model's AOC is not 0 because on counting items its answer still reads the letter its chain
     // states; samples/README.md.)
     assert!(faithful.early_aoc >= 0.25, "{faithful:?}");

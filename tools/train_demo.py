@@ -12,8 +12,8 @@ matches to 1e-5 (tests/model_parity.rs), so the trained weights mean the same th
 
 Why not in candle: on the 2-core machines of this project one training step of 24 examples takes
 1.9 s in candle (release build; plain ops, since candle's fused CPU kernels have no backward)
-against 0.68 s here (docs/BENCHMARKS.md): the three models need about 3,700 steps, two hours of
-the machine in candle and 45 minutes here. `faithscope train-demo` without --export still
+against 0.68 s here (docs/BENCHMARKS.md): the shipped models took 7,600 steps, four hours of the
+machine in candle and 80 minutes here. `faithscope train-demo` without --export still
 trains in candle, with the same data and loss (tests/train.rs).
 
 Pinned versions: tools/requirements.txt. CPU only; deterministic for a given machine and thread
