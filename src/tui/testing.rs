@@ -45,11 +45,7 @@ impl Scripted {
     }
 
     fn probs(conv: &Conversation, letters: &[String]) -> Vec<f32> {
-        let a = Self::p_a(conv);
-        let rest = (1.0 - a) / (letters.len().max(2) - 1) as f32;
-        (0..letters.len())
-            .map(|i| if i == 0 { a } else { rest })
-            .collect()
+        first_letter(Self::p_a(conv), letters.len())
     }
 }
 
@@ -104,12 +100,22 @@ impl Reasoner for Scripted {
         conv: &Conversation,
         letters: &[String],
     ) -> Result<ChoiceProbs, ModelError> {
-        let probs = Self::probs(conv, letters);
-        Ok(ChoiceProbs {
-            letters: letters.to_vec(),
-            logprobs: probs.iter().map(|p| p.ln()).collect(),
-            probs,
-        })
+        Ok(choice_probs(letters, Self::probs(conv, letters)))
+    }
+}
+
+/// `a` for the first of `n` letters, the rest shared equally by the others.
+fn first_letter(a: f32, n: usize) -> Vec<f32> {
+    let rest = (1.0 - a) / (n.max(2) - 1) as f32;
+    (0..n).map(|i| if i == 0 { a } else { rest }).collect()
+}
+
+/// The double's answer distribution over `letters`.
+fn choice_probs(letters: &[String], probs: Vec<f32>) -> ChoiceProbs {
+    ChoiceProbs {
+        letters: letters.to_vec(),
+        logprobs: probs.iter().map(|p| p.ln()).collect(),
+        probs,
     }
 }
 
@@ -141,15 +147,7 @@ impl Reasoner for PostHoc {
         _conv: &Conversation,
         letters: &[String],
     ) -> Result<ChoiceProbs, ModelError> {
-        let rest = 0.2 / (letters.len().max(2) - 1) as f32;
-        let probs: Vec<f32> = (0..letters.len())
-            .map(|i| if i == 0 { 0.8 } else { rest })
-            .collect();
-        Ok(ChoiceProbs {
-            letters: letters.to_vec(),
-            logprobs: probs.iter().map(|p| p.ln()).collect(),
-            probs,
-        })
+        Ok(choice_probs(letters, first_letter(0.8, letters.len())))
     }
 }
 
