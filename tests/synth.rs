@@ -1,15 +1,15 @@
 //! The synthetic benchmark: determinism, the properties of the decoded clips, balance, the
 //! shipped test split, and the chain writer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use faithscope::audio::{decode_file, DecodeOptions};
 use faithscope::data::{self, Item, LoadOptions};
 use faithscope::faith::split::split_sentences;
 use faithscope::synth::{
-    self, alter_chain, chain_for_item, write_chain, AudioFormat, Direction, Facts, Kind, Level,
-    Order, Sound, Split, SynthOptions, Task, RATE,
+    self, alter_chain, chain_for_item, write_chain, AudioFormat, ChoiceOrder, Direction, Facts,
+    Kind, Level, Order, Sound, Split, SynthOptions, Task, RATE,
 };
 use rand::SeedableRng;
 use realfft::RealFftPlanner;
@@ -20,6 +20,7 @@ fn opts(seed: u64, count: usize) -> SynthOptions {
         count,
         tasks: Task::ALL.to_vec(),
         format: AudioFormat::Flac,
+        choice_order: ChoiceOrder::Fixed,
     }
 }
 
@@ -330,17 +331,17 @@ fn the_measures_tell_the_properties_apart() {
     assert_eq!(caught, gen.len());
 }
 
-#[test]
-fn gold_letters_and_values_are_balanced() {
-    let gen = synth::generate(Split::Train, &opts(5, 6 * 60));
-    let mut letters: BTreeMap<String, BTreeMap<usize, usize>> = BTreeMap::new();
-    let mut values: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for g in &gen {
+/// Gold letters and deciding values per group (task, or hop of multi-hop).
+type Tally = BTreeMap<String, BTreeMap<String, usize>>;
+
+fn tally(gen: &[synth::Generated]) -> (Tally, Tally) {
+    let (mut letters, mut values) = (Tally::new(), Tally::new());
+    for g in gen {
         let group = g.item.meta.category.clone().unwrap();
         *letters
             .entry(group.clone())
             .or_default()
-            .entry(g.item.gold.unwrap())
+            .entry(g.item.gold.unwrap().to_string())
             .or_default() += 1;
         *values
             .entry(group)
@@ -350,24 +351,67 @@ fn gold_letters_and_values_are_balanced() {
         assert_eq!(g.facts.answer_index(&g.item.choices), g.item.gold);
     }
     assert_eq!(letters.len(), 10, "five single tasks and five hops");
-    for (group, counts) in letters.iter().chain(&BTreeMap::new()) {
-        let n = g_choices(&gen, group);
-        assert_eq!(counts.len(), n, "{group}: every letter is gold somewhere");
+    (letters, values)
+}
+
+fn assert_even(tally: &Tally) {
+    for (group, counts) in tally {
         let (min, max) = (
             counts.values().min().unwrap(),
             counts.values().max().unwrap(),
         );
         assert!(max - min <= 1, "{group}: {counts:?}");
     }
-    for (group, counts) in &values {
-        let (min, max) = (
-            counts.values().min().unwrap(),
-            counts.values().max().unwrap(),
+}
+
+#[test]
+fn gold_letters_and_values_are_balanced() {
+    // Fixed layout: every item of a group shows the same choices, every option; the gold letter
+    // is a function of the value, so both are balanced together.
+    let gen = synth::generate(Split::Train, &opts(5, 6 * 60));
+    let (letters, values) = tally(&gen);
+    assert_even(&letters);
+    assert_even(&values);
+    for (group, counts) in &letters {
+        let layouts: BTreeSet<&Vec<String>> = gen
+            .iter()
+            .filter(|g| g.item.meta.category.as_deref() == Some(group.as_str()))
+            .map(|g| &g.item.choices)
+            .collect();
+        assert_eq!(layouts.len(), 1, "{group}: one layout, got {layouts:?}");
+        assert_eq!(
+            counts.len(),
+            values[group].len(),
+            "{group}: one letter per value"
         );
-        assert!(max - min <= 1, "{group}: {counts:?}");
     }
     assert_eq!(values["count"].len(), 6);
+    assert_eq!(g_choices(&gen, "count"), 6);
     assert_eq!(values["legs"].len(), 3);
+    assert_eq!(
+        g_choices(&gen, "legs"),
+        4,
+        "a spider is shown, never the answer"
+    );
+
+    // Shuffled layout (the first one): four choices at most, every letter gold somewhere.
+    let shuffled = SynthOptions {
+        choice_order: ChoiceOrder::Shuffled,
+        ..opts(5, 6 * 60)
+    };
+    let gen = synth::generate(Split::Train, &shuffled);
+    let (letters, values) = tally(&gen);
+    assert_even(&letters);
+    assert_even(&values);
+    for (group, counts) in &letters {
+        assert_eq!(
+            counts.len(),
+            g_choices(&gen, group),
+            "{group}: every letter is gold"
+        );
+    }
+    assert_eq!(g_choices(&gen, "count"), 4);
+    assert_eq!(values["count"].len(), 6);
 }
 
 /// Number of choices of the items of a group.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use crate::synth::{self, AudioFormat, Split, SynthOptions, Task};
+use crate::synth::{self, AudioFormat, ChoiceOrder, Split, SynthOptions, Task};
 
 /// Which splits to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -43,6 +43,11 @@ pub struct SynthArgs {
     /// Clip file format.
     #[arg(long, value_enum, default_value_t = AudioFormat::Flac)]
     pub format: AudioFormat,
+    /// Layout of the choices: `fixed` (every option, always in the same order) or `shuffled`
+    /// (counting and legs / wheels: four options in a random order, the benchmark's first
+    /// layout).
+    #[arg(long, value_enum, default_value_t = ChoiceOrder::Fixed)]
+    pub choice_order: ChoiceOrder,
     /// Replace split folders that hold files already.
     #[arg(long)]
     pub force: bool,
@@ -74,6 +79,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
             count: args.count.unwrap_or(split.default_count()),
             tasks: args.tasks.clone(),
             format: args.format,
+            choice_order: args.choice_order,
         };
         let dir = args.out.join(split.name());
         let written = synth::write_split(&dir, split, &opts, args.force)

@@ -465,15 +465,34 @@ impl Variant {
             .collect()
     }
 
-    /// Number of choices shown; below `options().len()` the choices are a shuffled subset.
-    fn shown(self) -> usize {
-        self.options().len().min(4)
+    /// Number of choices shown in `order`: every option, or with shuffled choices at most four
+    /// (a random subset with the answer).
+    fn shown(self, order: ChoiceOrder) -> usize {
+        match order {
+            ChoiceOrder::Fixed => self.options().len(),
+            ChoiceOrder::Shuffled => self.options().len().min(4),
+        }
     }
 
-    /// True when the choices are shuffled (gold position drawn) rather than in display order.
-    fn shuffled(self) -> bool {
-        self.shown() == 4
+    /// True when the choices of this variant are shuffled (gold position drawn) rather than in
+    /// display order.
+    fn shuffled(self, order: ChoiceOrder) -> bool {
+        order == ChoiceOrder::Shuffled && self.shown(order) == 4
     }
+}
+
+/// How the choices of an item are laid out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ChoiceOrder {
+    /// Every option of the question, always in the same order (one ... six; a chicken, a dog,
+    /// an ant, a spider): the letter of an answer is a fixed function of its value.
+    #[default]
+    Fixed,
+    /// Counting and legs / wheels questions show four options in a random order, the answer's
+    /// position balanced (the benchmark's first layout; finding a value among shuffled choices
+    /// is a lookup the tiny demo models did not learn).
+    Shuffled,
 }
 
 /// A benchmark split; each has its own seed stream and id prefix.
@@ -546,6 +565,8 @@ pub struct SynthOptions {
     pub tasks: Vec<Task>,
     /// Clip file format.
     pub format: AudioFormat,
+    /// Layout of the choices.
+    pub choice_order: ChoiceOrder,
 }
 
 /// One generated item with its clip.
@@ -655,7 +676,7 @@ pub fn generate(split: Split, opts: &SynthOptions) -> Vec<Generated> {
             let m = n / variants.len() + usize::from(vi < n % variants.len());
             let mut rng = rng_for(opts.seed, &[split.stream(), task as u64, vi as u64]);
             let values = balanced(m, v.domain().len(), &mut rng);
-            let positions = balanced(m, v.shown(), &mut rng);
+            let positions = balanced(m, v.shown(opts.choice_order), &mut rng);
             plans.insert((task, vi), (values, positions));
         }
     }
@@ -670,17 +691,19 @@ pub fn generate(split: Split, opts: &SynthOptions) -> Vec<Generated> {
             let mut rng = rng_for(opts.seed, &[split.stream(), 100 + task as u64, j as u64]);
             let value = variant.domain()[values[k]];
             let id = format!("synth-{}-{}-{:04}", split.name(), task.name(), j);
-            make_item(id, variant, value, positions[k], opts.format, &mut rng)
+            let layout = (opts.choice_order, positions[k]);
+            make_item(id, variant, value, layout, opts.format, &mut rng)
         })
         .collect()
 }
 
-/// Builds one item: its sound, choices, facts and clip.
+/// Builds one item: its sound, choices (in `order`, the answer at `position` when shuffled),
+/// facts and clip.
 fn make_item(
     id: String,
     variant: Variant,
     value: Value,
-    position: usize,
+    (order, position): (ChoiceOrder, usize),
     format: AudioFormat,
     rng: &mut StdRng,
 ) -> Generated {
@@ -715,14 +738,14 @@ fn make_item(
     };
     let options = variant.options();
     let answer = facts.answer_text().expect("generated values have a choice");
-    let (choices, gold) = if variant.shuffled() {
+    let (choices, gold) = if variant.shuffled(order) {
         let mut others: Vec<&str> = options
             .iter()
             .map(|(_, t)| *t)
             .filter(|t| *t != answer)
             .collect();
         others.shuffle(rng);
-        others.truncate(variant.shown() - 1);
+        others.truncate(variant.shown(order) - 1);
         others.insert(position, answer);
         (others, position)
     } else {
