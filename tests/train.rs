@@ -6,7 +6,7 @@ use candle_core::{DType, Device};
 use faithscope::model::tokenizer::{Tokenizer, IM_END};
 use faithscope::model::{KvCache, Qwen2Audio};
 use faithscope::synth;
-use faithscope::train::{named_vars, ChainKind, DemoSize, TrainOptions, Trainer};
+use faithscope::train::{named_vars, ChainKind, DemoSize, TrainOptions, Trainer, GUESS};
 
 fn tiny(faithfulness: f64) -> TrainOptions {
     let mut o = TrainOptions::new(faithfulness);
@@ -189,8 +189,8 @@ fn faithfulness_mix_sets_whose_answer_is_trained() {
                         assert!(e.chain_targets.is_empty());
                         if f == 0.0 {
                             assert_eq!(e.answer, e.gold);
-                        } else if let Some(ca) = e.chain_answer {
-                            assert_eq!(e.answer, ca);
+                        } else {
+                            assert_eq!(e.answer, e.chain_answer.unwrap_or(GUESS));
                         }
                         if e.sentences == 0 {
                             assert_eq!(e.chain_answer, None);
@@ -238,4 +238,56 @@ fn oversampled_tasks_fill_their_share_of_the_batches() {
     for (k, n) in seen {
         assert_eq!(n, if is_count(k) { 3 } else { 1 }, "item {k}");
     }
+}
+
+/// Last-position logits of a fixed prompt.
+fn prompt_logits(m: &Qwen2Audio, tok: &Tokenizer) -> Vec<f32> {
+    let ids = tok
+        .encode("<|im_start|>user\nHow many beeps do you hear?<|im_end|>")
+        .unwrap();
+    m.forward_ids_last(&ids, &mut KvCache::new())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn fine_tune_starts_from_the_init_folder() {
+    // train-demo's own names: a saved run, then a fresh run with --init and another seed.
+    let mut a = Trainer::new(tiny(1.0), &Device::Cpu).unwrap();
+    a.train_step().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    a.save_model(dir.path()).unwrap();
+    let mut o = tiny(0.0);
+    o.seed = 99;
+    o.init = Some(dir.path().to_path_buf());
+    let b = Trainer::new(o, &Device::Cpu).unwrap();
+    assert_eq!(weights(&a), weights(&b));
+    assert_eq!(a.tok.vocab_size(), b.tok.vocab_size());
+
+    // transformers 5's names (the shipped models, written by tools/train_demo.py).
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/models/demo-posthoc");
+    let mut o = TrainOptions::new(0.0);
+    o.train_items = 12;
+    o.dev_per_task = 1;
+    o.init = Some(shipped.clone());
+    let t = Trainer::new(o, &Device::Cpu).unwrap();
+    let loaded = Qwen2Audio::load(&shipped, &Device::Cpu, DType::F32).unwrap();
+    let tok = Tokenizer::load(&shipped).unwrap();
+    assert_eq!(
+        prompt_logits(&t.inference_model().unwrap(), &tok),
+        prompt_logits(&loaded, &tok)
+    );
+
+    // A folder of another size is refused, naming the tensor.
+    let mut o = tiny(0.0);
+    o.init = Some(shipped);
+    let err = Trainer::new(o, &Device::Cpu).err().unwrap().to_string();
+    assert!(
+        err.contains("another size") && err.contains("model.safetensors"),
+        "{err}"
+    );
 }

@@ -60,6 +60,13 @@ pub struct TrainDemoArgs {
     /// several times faster on a CPU.
     #[arg(long)]
     pub export: Option<PathBuf>,
+    /// Start from this model folder (one train-demo wrote: its tokenizer and weights) instead of
+    /// a fresh model: a fine-tune.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Layout of the generated training items' choices (see `faithscope synth --help`).
+    #[arg(long, value_enum, default_value_t = crate::synth::ChoiceOrder::Fixed)]
+    pub choice_order: crate::synth::ChoiceOrder,
 }
 
 /// Runs the subcommand.
@@ -89,6 +96,8 @@ pub fn run(args: TrainDemoArgs) -> Result<()> {
     opts.data = args.data.clone();
     opts.lr = args.lr;
     opts.warmup = args.warmup;
+    opts.choice_order = args.choice_order;
+    opts.init = args.init.clone();
     if let Some(spec) = &args.oversample {
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (task, times) = part

@@ -78,6 +78,9 @@ pub enum ChainKind {
     Truncated,
 }
 
+/// The answer index a chain-following model is trained to give when the chain does not decide.
+pub const GUESS: usize = 0;
+
 /// The training mix: how often chains are altered or truncated, and with which probability the
 /// answer follows the chain rather than the audio.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -205,9 +208,13 @@ pub fn sample_example(
         None
     };
     let follows_chain = rng.random_bool(mix.faithfulness.clamp(0.0, 1.0));
-    let guess = rng.random_range(0..choices.len());
+    // A chain that does not yet state its deciding fact implies no answer: the model that
+    // follows its chain then makes a fixed guess, the first choice. (A random letter would train
+    // a uniform distribution, whose argmax is decided by what little the audio still tips it:
+    // measured, a faithful model so trained picked the louder tone 92% of the time before its
+    // chain said which.)
     let answer = if follows_chain {
-        chain_answer.unwrap_or(guess)
+        chain_answer.unwrap_or(GUESS)
     } else {
         gold
     };

@@ -27,9 +27,9 @@ use crate::faith::answer::{answer_prompt, cot_conversation};
 use crate::faith::protocol::{letter, Protocol};
 use crate::model::tokenizer::{Tokenizer, END_OF_TEXT};
 use crate::model::{prompt, KvCache, Qwen2Audio, Qwen2AudioConfig};
-use crate::synth::{self, rng_for, write_chain, Split, SynthOptions, Task};
+use crate::synth::{self, rng_for, write_chain, ChoiceOrder, Split, SynthOptions, Task};
 
-pub use data::{ChainKind, Example, Mix, TrainItem};
+pub use data::{ChainKind, Example, Mix, TrainItem, GUESS};
 pub use optim::{AdamW, AdamWConfig};
 
 /// Errors of training, each naming the file or step.
@@ -215,6 +215,13 @@ pub struct TrainOptions {
     /// slowly learnt listening tasks (counting, loudness) without changing the items.
     #[serde(default)]
     pub oversample: BTreeMap<String, usize>,
+    /// Layout of the generated items' choices.
+    #[serde(default)]
+    pub choice_order: ChoiceOrder,
+    /// A model folder to start from (its tokenizer and weights; its size must be `size`)
+    /// instead of a fresh tokenizer and initialisation: a fine-tune.
+    #[serde(default)]
+    pub init: Option<PathBuf>,
 }
 
 impl TrainOptions {
@@ -236,6 +243,8 @@ impl TrainOptions {
             size: DemoSize::demo(),
             data: None,
             oversample: BTreeMap::new(),
+            choice_order: ChoiceOrder::Fixed,
+            init: None,
         }
     }
 }
@@ -276,6 +285,42 @@ pub fn init_weights(varmap: &VarMap, seed: u64) -> candle_core::Result<()> {
             (0..n).map(|_| 0.02 * normal(&mut rng)).collect()
         };
         var.set(&Tensor::from_vec(values, var.shape(), var.device())?)?;
+    }
+    Ok(())
+}
+
+/// Sets every variable from a checkpoint of the same architecture and size, under the legacy
+/// tensor names (as train-demo writes them) or transformers 5's (as tools/train_demo.py does).
+/// The stored copy of the tied head is not a variable and is skipped.
+fn load_weights(varmap: &VarMap, path: &Path, device: &Device) -> Result<(), TrainError> {
+    let bad = |detail: String| TrainError::Io {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let tensors = candle_core::safetensors::load(path, device).map_err(|e| bad(e.to_string()))?;
+    let modern = tensors.contains_key("model.language_model.embed_tokens.weight");
+    for (legacy, var) in named_vars(varmap) {
+        let name = if !modern {
+            legacy.clone()
+        } else if let Some(rest) = legacy.strip_prefix("language_model.model.") {
+            format!("model.language_model.{rest}")
+        } else {
+            format!("model.{legacy}")
+        };
+        let t = tensors.get(&name).ok_or_else(|| {
+            bad(format!(
+                "tensor {name} is missing; --init takes a model train-demo wrote, of the same size"
+            ))
+        })?;
+        if t.dims() != var.dims() {
+            return Err(bad(format!(
+                "tensor {name} has shape {:?}, this run's model {:?}: a model of another size",
+                t.dims(),
+                var.dims()
+            )));
+        }
+        var.set(&t.to_dtype(DType::F32).map_err(comp("loading weights"))?)
+            .map_err(comp("loading weights"))?;
     }
     Ok(())
 }
@@ -343,12 +388,18 @@ pub struct Trainer {
     pub step: usize,
 }
 
-fn synth_items(split: Split, count: usize, seed: u64, cfg: &Qwen2AudioConfig) -> Vec<TrainItem> {
+fn synth_items(
+    split: Split,
+    count: usize,
+    opts: &TrainOptions,
+    cfg: &Qwen2AudioConfig,
+) -> Vec<TrainItem> {
     let opts = SynthOptions {
-        seed,
+        seed: opts.synth_seed,
         count,
         tasks: Task::ALL.to_vec(),
         format: synth::AudioFormat::Wav,
+        choice_order: opts.choice_order,
     };
     let mut ex = MelExtractor::new(&data::mel_config(cfg));
     synth::generate(split, &opts)
@@ -396,12 +447,22 @@ impl Trainer {
                 .map_err(|e| TrainError::Input(e.to_string()))?;
         let items = match &opts.data {
             Some(dir) => read_split(dir, &pre)?,
-            None => synth_items(Split::Train, opts.train_items, opts.synth_seed, &pre),
+            None => synth_items(Split::Train, opts.train_items, &opts, &pre),
         };
-        let dev = synth_items(Split::Dev, 6 * opts.dev_per_task, opts.synth_seed, &pre);
-        let corpus = tokenizer_corpus(&items[..items.len().min(1200)], &protocol);
-        let raw_tok =
-            tokenizer::train_tokenizer(&corpus, opts.size.vocab).map_err(TrainError::Input)?;
+        let dev = synth_items(Split::Dev, 6 * opts.dev_per_task, &opts, &pre);
+        let raw_tok = match &opts.init {
+            Some(dir) => {
+                let p = dir.join("tokenizer.json");
+                tokenizers::Tokenizer::from_file(&p).map_err(|e| TrainError::Io {
+                    path: p.clone(),
+                    detail: format!("not a tokenizer: {e}"),
+                })?
+            }
+            None => {
+                let corpus = tokenizer_corpus(&items[..items.len().min(1200)], &protocol);
+                tokenizer::train_tokenizer(&corpus, opts.size.vocab).map_err(TrainError::Input)?
+            }
+        };
         let tok = load_tokenizer(&raw_tok)?;
         let sp = tok.special();
         let vocab = tok.vocab_size();
@@ -414,7 +475,10 @@ impl Trainer {
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = Qwen2Audio::from_var_builder(config.clone(), vb)
             .map_err(|e| TrainError::Compute(e.to_string()))?;
-        init_weights(&varmap, opts.seed).map_err(comp("initialising weights"))?;
+        match &opts.init {
+            Some(dir) => load_weights(&varmap, &dir.join("model.safetensors"), device)?,
+            None => init_weights(&varmap, opts.seed).map_err(comp("initialising weights"))?,
+        }
         let opt = AdamW::new(
             named_vars(&varmap),
             AdamWConfig {
