@@ -26,7 +26,7 @@ use crate::audio::mel::MelExtractor;
 use crate::faith::answer::{answer_prompt, cot_conversation};
 use crate::faith::protocol::{letter, Protocol};
 use crate::model::tokenizer::{Tokenizer, END_OF_TEXT};
-use crate::model::{prompt, KvCache, Qwen2Audio, Qwen2AudioConfig};
+use crate::model::{prompt, qwen2_audio, KvCache, Qwen2Audio, Qwen2AudioConfig};
 use crate::synth::{self, rng_for, write_chain, ChoiceOrder, Split, SynthOptions, Task};
 
 pub use data::{ChainKind, Example, Mix, TrainItem, GUESS};
@@ -298,14 +298,12 @@ fn load_weights(varmap: &VarMap, path: &Path, device: &Device) -> Result<(), Tra
         detail,
     };
     let tensors = candle_core::safetensors::load(path, device).map_err(|e| bad(e.to_string()))?;
-    let modern = tensors.contains_key("model.language_model.embed_tokens.weight");
+    let modern = tensors.contains_key(qwen2_audio::MODERN_MARKER);
     for (legacy, var) in named_vars(varmap) {
-        let name = if !modern {
-            legacy.clone()
-        } else if let Some(rest) = legacy.strip_prefix("language_model.model.") {
-            format!("model.language_model.{rest}")
+        let name = if modern {
+            qwen2_audio::modern_name(&legacy)
         } else {
-            format!("model.{legacy}")
+            legacy
         };
         let t = tensors.get(&name).ok_or_else(|| {
             bad(format!(

@@ -50,6 +50,36 @@ fn error_text(e: &candle_core::Error) -> String {
     }
 }
 
+/// Tensor name prefixes of the audio tower, projector, language model and head in checkpoints
+/// written before transformers 5 (and by `faithscope train-demo`)...
+pub(crate) const LEGACY_PREFIXES: [&str; 4] = [
+    "audio_tower",
+    "multi_modal_projector",
+    "language_model.model",
+    "language_model.lm_head",
+];
+/// ... and in transformers 5's.
+pub(crate) const MODERN_PREFIXES: [&str; 4] = [
+    "model.audio_tower",
+    "model.multi_modal_projector",
+    "model.language_model",
+    "lm_head",
+];
+/// A tensor only a transformers 5 checkpoint has.
+pub(crate) const MODERN_MARKER: &str = "model.language_model.embed_tokens.weight";
+
+/// The transformers 5 name of a tensor with a legacy name (unchanged if no prefix matches).
+pub(crate) fn modern_name(legacy: &str) -> String {
+    LEGACY_PREFIXES
+        .iter()
+        .zip(MODERN_PREFIXES)
+        .find_map(|(old, new)| {
+            let rest = legacy.strip_prefix(old)?.strip_prefix('.')?;
+            Some(format!("{new}.{rest}"))
+        })
+        .unwrap_or_else(|| legacy.to_string())
+}
+
 impl Qwen2Audio {
     /// Loads config.json and the (single or sharded) safetensors of a model folder,
     /// memory-mapped, converting the weights to `dtype` (f32, f16 or bf16) on `device`.
@@ -67,24 +97,13 @@ impl Qwen2Audio {
         }
         let config = Qwen2AudioConfig::from_dir(dir)?;
         let ckpt = Checkpoint::open(dir)?;
-        let modern = ckpt.contains("model.language_model.embed_tokens.weight");
-        let (tower, proj, lm, head) = if modern {
-            (
-                "model.audio_tower",
-                "model.multi_modal_projector",
-                "model.language_model",
-                "lm_head",
-            )
+        let prefixes = if ckpt.contains(MODERN_MARKER) {
+            MODERN_PREFIXES
         } else {
-            (
-                "audio_tower",
-                "multi_modal_projector",
-                "language_model.model",
-                "language_model.lm_head",
-            )
+            LEGACY_PREFIXES
         };
         let vb = ckpt.var_builder(dtype, device);
-        Self::build(config, vb, [tower, proj, lm, head]).map_err(|e| {
+        Self::build(config, vb, prefixes).map_err(|e| {
             ModelError::Load(format!(
                 "loading Qwen2-Audio from {}: {}",
                 dir.display(),
