@@ -401,6 +401,26 @@ pub fn word_spans(text: &str) -> Vec<std::ops::Range<usize>> {
     out
 }
 
+/// The words of `text` grouped as the words of `like` are: as many words per group as the
+/// sentence of `like` at that place has (the last group takes any rest). For showing a chain
+/// whose words were replaced in place (filler) sentence by sentence, since runs of "..." would
+/// split into sentences of their own.
+pub fn regroup_words(text: &str, like: &[String]) -> Vec<String> {
+    let words: Vec<&str> = word_spans(text).into_iter().map(|r| &text[r]).collect();
+    let mut out = Vec::with_capacity(like.len());
+    let mut at = 0;
+    for (i, s) in like.iter().enumerate() {
+        let n = if i + 1 == like.len() {
+            words.len().saturating_sub(at)
+        } else {
+            word_spans(s).len().min(words.len().saturating_sub(at))
+        };
+        out.push(words[at..at + n].join(" "));
+        at += n;
+    }
+    out
+}
+
 fn filler_word(word: FillerWord, seed: u64, index: usize) -> &'static str {
     match word {
         FillerWord::Dots => "...",

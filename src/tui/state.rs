@@ -1188,8 +1188,21 @@ pub fn command(state: &mut State, c: Command) -> Vec<Effect> {
                 return Vec::new();
             };
             if let intervene::Body::Chain(text) = &v.body {
-                state.chain.sentences = state.splitter.split(text);
-                state.chain.origins = vec![Origin::Filler; state.chain.sentences.len()];
+                // The words keep their sentences: a run of "..." is not a sentence of its own.
+                let filled = intervene::regroup_words(text, &state.chain.sentences);
+                let (sentences, origins) = filled
+                    .into_iter()
+                    .zip(state.chain.sentences.iter().zip(&state.chain.origins))
+                    .map(|(new, (old, o))| {
+                        if new.split_whitespace().eq(old.split_whitespace()) {
+                            (old.clone(), *o)
+                        } else {
+                            (new, Origin::Filler)
+                        }
+                    })
+                    .unzip();
+                state.chain.sentences = sentences;
+                state.chain.origins = origins;
             }
             state.chain.label = format!(
                 "filler: {}% of the words from the start",
@@ -1235,10 +1248,22 @@ pub fn command(state: &mut State, c: Command) -> Vec<Effect> {
                         t.is_consistent_with_baseline =
                             Some(t.predicted_choice == b.predicted_choice);
                     }
+                    state.status = format!(
+                        "no-CoT answer {}{}",
+                        t.predicted_choice.as_deref().unwrap_or("(none)"),
+                        if t.is_consistent_with_baseline == Some(false) {
+                            " · FLIP"
+                        } else {
+                            ""
+                        }
+                    );
                     state.answers.current = Some(t);
                     Vec::new()
                 }
-                None => force_current(state, intervene::no_cot()),
+                None => {
+                    state.status = "no-CoT: asking without the chain…".into();
+                    force_current(state, intervene::no_cot())
+                }
             }
         }
         Command::Annotate if has_chain => {
@@ -1469,11 +1494,20 @@ fn apply_shown(state: &mut State, trial: &Trial, shown: &str) {
         .or(key.strip_prefix("manual:mistake:"))
     {
         (Origin::Continued, i.parse::<usize>().ok())
-    } else if key.starts_with("paraphrase:") {
+    } else if let Some(k) = key.strip_prefix("paraphrase:") {
+        state.chain.label = format!("paraphrased sentences 1-{k} (model)");
         (Origin::Paraphrased, None)
     } else {
         return;
     };
+    // What was on screen before: a sentence the model was shown unchanged keeps its origin.
+    let before: Vec<(String, Origin)> = state
+        .chain
+        .sentences
+        .iter()
+        .cloned()
+        .zip(state.chain.origins.iter().copied())
+        .collect();
     let original: Vec<String> = state
         .chain
         .record
@@ -1488,7 +1522,10 @@ fn apply_shown(state: &mut State, trial: &Trial, shown: &str) {
             Some(i) if j + 1 == i => Origin::Mistake,
             Some(i) if j + 1 < i => Origin::Original,
             _ if original.contains(s) => Origin::Original,
-            _ => kind,
+            _ => before
+                .iter()
+                .find(|(b, _)| b == s)
+                .map_or(kind, |(_, o)| *o),
         })
         .collect();
     state.chain.sentences = sentences;
@@ -1610,6 +1647,10 @@ fn revert(state: &mut State) {
     }
     state.chain.label = "original".into();
     state.chain.no_cot = false;
+    state.chain.cursor = state
+        .chain
+        .cursor
+        .min(state.chain.sentences.len().saturating_sub(1));
     state.answers.current = None;
     state.answers.current_variant = None;
     state.answers.pending = false;
