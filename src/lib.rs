@@ -11,3 +11,4 @@ pub mod model;
 pub mod synth;
 pub mod train;
 pub mod tui;
+pub mod warn;

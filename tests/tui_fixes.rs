@@ -108,3 +108,150 @@ fn help_says_truncate_keeps_the_sentences_before_the_cursor() {
     assert!(desc.contains("before the cursor"), "{desc}");
     assert!(!desc.contains("after"), "{desc}");
 }
+
+#[test]
+fn warnings_reach_the_status_line_and_the_messages_overlay_in_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = ctx();
+    let mut s = state(items(), dir.path().join("a.jsonl"), Theme::default());
+    start(&mut s, &c);
+    s.log_path = Some("/tmp/faithscope-inspect-1.log".into());
+    let long = "only the first 3.0 s of 12.0 s are used: audio file data/Animal/audio/x.wav truncated";
+    drive(&mut s, &c, Action::Warning(long.into()));
+    assert!(
+        s.status.starts_with("warning (! shows all): only the first 3.0 s of 12.0 s"),
+        "{}",
+        s.status
+    );
+    assert_eq!(s.messages.last().unwrap(), &format!("warning: {long}"));
+
+    drive(&mut s, &c, key('!'));
+    assert!(s.show_messages);
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| faithscope::tui::draw::draw(f, &s)).unwrap();
+    let text: String = term
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    assert!(text.contains("Messages ("), "{text}");
+    assert!(text.contains("only the first 3.0 s of 12.0 s"), "{text}");
+    assert!(text.contains("/tmp/faithscope-inspect-1.log"), "{text}");
+    // Any key closes it.
+    drive(&mut s, &c, key('j'));
+    assert!(!s.show_messages);
+}
+
+#[test]
+fn the_annotator_falls_back_to_the_system_user_name() {
+    use faithscope::tui::annotator_from;
+    assert_eq!(annotator_from(Some(" ann "), &|_| None), "ann");
+    assert_eq!(
+        annotator_from(None, &|v| (v == "LOGNAME").then(|| "lg".into())),
+        "lg"
+    );
+    // No $USER, no $LOGNAME: the name the system gives this uid, not "anonymous".
+    let id = std::process::Command::new("id").arg("-un").output().unwrap();
+    let expected = String::from_utf8(id.stdout).unwrap().trim().to_string();
+    assert!(!expected.is_empty());
+    assert_eq!(annotator_from(None, &|_| None), expected);
+}
+
+#[test]
+fn export_writes_the_answer_columns_and_names_whole_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let ann = dir.path().join("annotations.jsonl");
+    let c = ctx();
+    let mut s = state(items(), ann.clone(), Theme::default());
+    start(&mut s, &c);
+    // Truncate before sentence 1 (the answer flips to B), then annotate sentence 1 of the
+    // reverted chain... of the current one: revert first so there is a sentence.
+    s.chain.cursor = 0;
+    drive(&mut s, &c, key('t'));
+    assert!(s.flipped());
+    drive(&mut s, &c, key('R'));
+    drive(&mut s, &c, key('a'));
+    drive(
+        &mut s,
+        &c,
+        Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+    );
+    assert_eq!(s.annotations.len(), 1);
+    let fx = drive(&mut s, &c, key('x'));
+    // The shell writes the export: do what it does.
+    let Some(faithscope::tui::state::Effect::Export {
+        path,
+        annotations,
+        trials,
+    }) = fx.into_iter().next()
+    else {
+        panic!("x asks for an export")
+    };
+    let paths = faithscope::tui::work::export(&path, &annotations, &trials).unwrap();
+    assert!(paths.iter().all(|p| p.is_absolute()), "{paths:?}");
+    let mut r = csv::Reader::from_path(&paths[0]).unwrap();
+    let head: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    for col in [
+        "baseline_answer",
+        "baseline_prob",
+        "current_answer",
+        "current_prob",
+        "current_prob_of_baseline",
+        "flipped",
+    ] {
+        assert!(head.contains(&col.to_string()), "{head:?}");
+    }
+    let row = r.records().next().unwrap().unwrap();
+    let col = |name: &str| row[head.iter().position(|h| h == name).unwrap()].to_string();
+    assert_eq!(col("baseline_answer"), "A");
+    // The baseline: three sentences, two of them with "bark": P(A) = 0.3 + 0.5.
+    assert_eq!(col("baseline_prob"), "0.8000");
+    assert_eq!(col("flipped"), "false");
+    assert_eq!(col("annotator"), "tester");
+}
+
+#[test]
+fn a_read_only_dataset_folder_asks_for_an_annotations_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ro");
+    std::fs::create_dir(&data).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let line = std::fs::read_to_string(format!("{root}/samples/items.jsonl")).unwrap();
+    std::fs::write(data.join("items.jsonl"), line.lines().next().unwrap()).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
+
+    let opts = faithscope::tui::Options {
+        data: Some(data.join("items.jsonl")),
+        ..Default::default()
+    };
+    let p = faithscope::tui::prepare(&opts).unwrap();
+    let why = p.state.annotations_blocked.clone().expect("blocked");
+    assert!(why.contains("read-only"), "{why}");
+    assert!(why.contains("--annotations FILE"), "{why}");
+    assert!(why.contains(&data.display().to_string()), "{why}");
+
+    // Pressing a says so at once and writes nothing.
+    let c = ctx();
+    let mut s = p.state;
+    s.model = faithscope::tui::state::ModelStatus::Ready("scripted".into());
+    start(&mut s, &c);
+    drive(&mut s, &c, key('a'));
+    assert!(s.annotate.is_none());
+    assert!(s.popup.as_deref().unwrap_or("").contains("--annotations"));
+    assert!(!data.join("annotations.jsonl").exists());
+
+    // With --annotations nothing is blocked.
+    let opts = faithscope::tui::Options {
+        annotations: Some(dir.path().join("mine.jsonl")),
+        ..opts
+    };
+    assert!(faithscope::tui::prepare(&opts)
+        .unwrap()
+        .state
+        .annotations_blocked
+        .is_none());
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+}

@@ -278,31 +278,31 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Clip, AudioError
                 });
             }
             if truncated_read || short {
-                eprintln!(
-                    "warning: audio file {} is truncated: the header promises {:.2} s ({n} frames) but only {:.2} s ({decoded_frames} frames) could be read; using what was read",
+                crate::warn::warn(&format!(
+                    "audio file {} is truncated: the header promises {:.2} s ({n} frames) but only {:.2} s ({decoded_frames} frames) could be read; using what was read",
                     path.display(),
                     n as f64 / rate as f64,
                     decoded_frames as f64 / rate as f64
-                );
+                ));
             }
         } else if truncated_read {
-            eprintln!(
-                "warning: audio file {} ends early after {:.2} s; using what was read",
+            crate::warn::warn(&format!(
+                "audio file {} ends early after {:.2} s; using what was read",
                 path.display(),
                 decoded_frames as f64 / rate as f64
-            );
+            ));
         }
     }
     if stopped_at_limit {
-        let shown = if header_frames.is_some() {
-            format!("{source_seconds:.1} s")
+        let of = if header_frames.is_some() {
+            format!("of {source_seconds:.1} s ")
         } else {
-            "longer".into()
+            String::new()
         };
-        eprintln!(
-            "warning: audio file {} ({shown}) truncated to its first {limit_seconds:.1} s",
+        crate::warn::warn(&format!(
+            "only the first {limit_seconds:.1} s {of}are used: audio file {} truncated",
             path.display()
-        );
+        ));
     }
     Ok(Clip {
         samples,

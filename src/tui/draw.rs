@@ -62,6 +62,9 @@ pub fn draw(f: &mut Frame, s: &State) {
     if s.help {
         help(f, s, area);
     }
+    if s.show_messages {
+        messages(f, s, area);
+    }
     if let Some(msg) = &s.popup {
         let r = centered(area, 70, 9);
         f.render_widget(Clear, r);
@@ -689,10 +692,13 @@ fn help(f: &mut Frame, s: &State, area: Rect) {
     let t = &s.theme;
     let r = centered(area, 90, area.height.saturating_sub(2));
     f.render_widget(Clear, r);
-    let block = Block::bordered()
+    let mut block = Block::bordered()
         .title(format!(" Keys · theme {} · any key closes ", t.name))
         .border_style(t.border(true))
         .style(t.text());
+    if let Some(log) = &s.log_path {
+        block = block.title_bottom(format!(" stderr of this session: {log} "));
+    }
     let inner = block.inner(r);
     f.render_widget(block, r);
     let entries: Vec<Line> = s
@@ -723,6 +729,36 @@ fn help(f: &mut Frame, s: &State, area: Rect) {
             f.render_widget(Paragraph::new(chunk.to_vec()), *p);
         }
     }
+}
+
+/// The session's warnings, errors and notices in full, newest at the bottom, and where stderr
+/// goes.
+fn messages(f: &mut Frame, s: &State, area: Rect) {
+    let t = &s.theme;
+    let r = centered(area, 90, area.height.saturating_sub(2));
+    f.render_widget(Clear, r);
+    let mut block = Block::bordered()
+        .title(format!(" Messages ({}) · any key closes ", s.messages.len()))
+        .border_style(t.border(true))
+        .style(t.text());
+    if let Some(log) = &s.log_path {
+        block = block.title_bottom(format!(" stderr of this session: {log} "));
+    }
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let width = inner.width.max(1) as usize;
+    let mut lines: Vec<Line> = s
+        .messages
+        .iter()
+        .flat_map(|m| wrap(m, width))
+        .map(Line::raw)
+        .collect();
+    if lines.is_empty() {
+        lines.push(Line::styled("no messages in this session", t.dimmed()));
+    }
+    // The newest messages stay in view.
+    let skip = lines.len().saturating_sub(inner.height as usize);
+    f.render_widget(Paragraph::new(lines.split_off(skip)), inner);
 }
 
 fn annotate_popup(f: &mut Frame, s: &State, form: &super::state::AnnotateForm, area: Rect) {

@@ -18,6 +18,7 @@ pub const DEFAULT: &str = include_str!("../../keymaps/default.toml");
 pub enum Command {
     Quit,
     Help,
+    Messages,
     FocusNext,
     Up,
     Down,

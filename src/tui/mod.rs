@@ -6,6 +6,7 @@ pub mod aggregate;
 pub mod draw;
 pub mod keymap;
 pub mod state;
+pub mod stderr_log;
 pub mod testing;
 pub mod theme;
 pub mod work;
@@ -154,6 +155,10 @@ pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
         };
         dir.join("annotations.jsonl")
     });
+    let annotations_blocked = match &opts.annotations {
+        Some(_) => None,
+        None => annotations_path.parent().and_then(unwritable_reason),
+    };
     let annotations = if annotations_path.exists() {
         Annotations::load(&annotations_path)
             .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -196,17 +201,15 @@ pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
         splitter: protocol.splitter,
         annotations_path,
         annotations,
-        annotator: opts
-            .annotator
-            .clone()
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "anonymous".into()),
+        annotator: annotator_name(opts.annotator.as_deref()),
         run_dir: opts.run.as_ref().map(|p| p.display().to_string()),
         run_chains,
         run_trials,
         keymap,
         theme,
         note,
+        log_path: None,
+        annotations_blocked,
     });
     if let Some(dir) = &opts.run {
         state.status = format!("run {}: {} items", dir.display(), state.items.len());
@@ -218,6 +221,79 @@ pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
     })
 }
 
+/// The annotator recorded with every annotation: `--annotator`, else $USER, else $LOGNAME, else
+/// the system's name of the user running faithscope (uid as a last resort).
+pub fn annotator_name(explicit: Option<&str>) -> String {
+    annotator_from(explicit, &|v| std::env::var(v).ok())
+}
+
+/// [`annotator_name`] with the environment given as a lookup.
+pub fn annotator_from(explicit: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> String {
+    if let Some(n) = explicit.filter(|n| !n.trim().is_empty()) {
+        return n.trim().to_string();
+    }
+    ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| env(v))
+        .map(|n| n.trim().to_string())
+        .find(|n| !n.is_empty())
+        .or_else(system_user_name)
+        // SAFETY: getuid cannot fail.
+        .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }))
+}
+
+/// The user name of the process's uid from the system's user database.
+fn system_user_name() -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: getpwuid_r writes into `pwd` and `buf`, both alive for the call; `result` is
+    // null or points at `pwd`, whose `pw_name` points into `buf`.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(
+            libc::getuid(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        );
+        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy();
+        (!name.is_empty()).then(|| name.into_owned())
+    }
+}
+
+/// Why annotations should not be written into `dir` unasked: a folder nobody may write to
+/// (read-only data, even for root), one this process cannot write to, or one owned by another
+/// user (a shared dataset folder). `None` when it is the user's own writable folder.
+pub fn unwritable_reason(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let meta = std::fs::metadata(shown).ok()?;
+    let c = std::ffi::CString::new(shown.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated path for the call.
+    let writable = unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0;
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let why = if meta.mode() & 0o222 == 0 || !writable {
+        "is read-only"
+    } else if meta.uid() != me && me != 0 {
+        "belongs to another user (a shared folder)"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "the dataset folder {} {why}, so annotations are not written beside it; start the inspector with --annotations FILE (e.g. --annotations ~/annotations.jsonl) to annotate and export",
+        shown.display()
+    ))
+}
+
 /// Messages from tasks to the UI loop.
 enum Msg {
     Action(Action),
@@ -227,6 +303,7 @@ enum Msg {
 /// Puts the terminal back: raw mode off, main screen, no mouse capture, no bracketed paste,
 /// cursor shown. Safe to call more than once.
 pub fn restore_terminal() {
+    stderr_log::restore();
     let _ = disable_raw_mode();
     let mut out = std::io::stdout();
     let _ = execute!(
@@ -266,16 +343,41 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(run_loop(prepared, opts))
+    let log = stderr_log::default_path();
+    let r = rt.block_on(run_loop(prepared, opts, &log));
+    // Whatever reached stderr during the session is in the log; say where, or tidy up.
+    match std::fs::metadata(&log) {
+        Ok(m) if m.len() > 0 => eprintln!(
+            "note: what was written to stderr during the session is in {}",
+            log.display()
+        ),
+        Ok(_) => {
+            let _ = std::fs::remove_file(&log);
+        }
+        Err(_) => {}
+    }
+    r
 }
 
-async fn run_loop(prepared: Prepared, opts: Options) -> anyhow::Result<()> {
+async fn run_loop(prepared: Prepared, opts: Options, log: &Path) -> anyhow::Result<()> {
     let Prepared {
         mut state,
         model,
         protocol,
     } = prepared;
     install_panic_hook();
+    // Nothing but the renderer writes to the terminal from here on: stderr goes to the log,
+    // warnings from library code to the app.
+    let _stderr = match stderr_log::StderrLog::start(log) {
+        Ok(l) => {
+            state.log_path = Some(l.path().display().to_string());
+            Some(l)
+        }
+        Err(e) => anyhow::bail!(
+            "cannot open the session's stderr log {}: {e}; set TMPDIR to a writable folder",
+            log.display()
+        ),
+    };
     enable_raw_mode().context("switching the terminal to raw mode")?;
     let _guard = TerminalGuard;
     execute!(
@@ -306,6 +408,13 @@ async fn run_loop(prepared: Prepared, opts: Options) -> anyhow::Result<()> {
             }
         });
     }
+    let _warnings = {
+        let tx = tx.clone();
+        crate::warn::install(Arc::new(move |m: &str| {
+            eprintln!("warning: {m}");
+            let _ = tx.send(Msg::Action(Action::Warning(m.to_string())));
+        }))
+    };
     let worker = Worker::start(tx.clone(), protocol.clone(), opts.seed);
     if let Some(spec) = model {
         worker.load_model(spec, opts.device.clone(), opts.dtype.clone());

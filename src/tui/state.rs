@@ -281,6 +281,9 @@ pub struct State {
     pub annotations: Vec<Annotation>,
     /// The annotation file.
     pub annotations_path: PathBuf,
+    /// Why annotations cannot go to `annotations_path` (a read-only or shared dataset folder):
+    /// annotating and exporting then ask for `--annotations FILE`.
+    pub annotations_blocked: Option<String>,
     /// Annotator name.
     pub annotator: String,
     /// Open editor.
@@ -289,6 +292,12 @@ pub struct State {
     pub annotate: Option<AnnotateForm>,
     /// Help overlay shown.
     pub help: bool,
+    /// Warnings, errors and notices of this session, oldest first (at most [`MAX_MESSAGES`]).
+    pub messages: Vec<String>,
+    /// The messages overlay is shown.
+    pub show_messages: bool,
+    /// Where whatever is written to stderr during the session goes (shown in help).
+    pub log_path: Option<String>,
     /// Presenter mode.
     pub presenter: bool,
     /// Mouse capture on.
@@ -410,6 +419,9 @@ pub enum Action {
     Info(String),
     /// An error for the popup.
     Error(String),
+    /// A warning from library code (a truncated clip, a clip cut to the model's window): the
+    /// status line and the messages overlay.
+    Warning(String),
 }
 
 /// Work the shell does for [`update`]; results come back as actions.
@@ -524,6 +536,9 @@ pub enum Job {
     },
 }
 
+/// How many messages the session keeps for the messages overlay.
+pub const MAX_MESSAGES: usize = 500;
+
 /// How the inspector starts.
 #[derive(Debug, Clone, Default)]
 pub struct Setup {
@@ -557,6 +572,11 @@ pub struct Setup {
     pub theme: Theme,
     /// Problems of the dataset, shown as a note.
     pub note: Option<String>,
+    /// The session's stderr log file.
+    pub log_path: Option<String>,
+    /// Why annotations cannot be written where the default puts them (asks for
+    /// `--annotations FILE`).
+    pub annotations_blocked: Option<String>,
 }
 
 impl State {
@@ -604,6 +624,10 @@ impl State {
             editor: None,
             annotate: None,
             help: false,
+            messages: setup.note.iter().cloned().collect(),
+            show_messages: false,
+            log_path: setup.log_path,
+            annotations_blocked: setup.annotations_blocked,
             presenter: false,
             mouse: false,
             status: setup.note.unwrap_or_default(),
@@ -660,7 +684,16 @@ impl State {
 
     fn set_error(&mut self, msg: String) {
         self.status = format!("error: {}", first_line(&msg));
+        self.log(format!("error: {msg}"));
         self.popup = Some(msg);
+    }
+
+    /// Keeps `msg` in the session's messages (the oldest go past [`MAX_MESSAGES`]).
+    fn log(&mut self, msg: String) {
+        if self.messages.len() >= MAX_MESSAGES {
+            self.messages.remove(0);
+        }
+        self.messages.push(msg);
     }
 
     fn mark(&mut self, id: &str) -> &mut Marks {
@@ -882,7 +915,17 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Info(m) => {
+            state.log(m.clone());
             state.status = m;
+            Vec::new()
+        }
+        Action::Warning(m) => {
+            state.status = format!(
+                "warning ({} shows all): {}",
+                state.keymap.key_of(Command::Messages),
+                first_line(&m)
+            );
+            state.log(format!("warning: {m}"));
             Vec::new()
         }
         Action::Error(e) => {
@@ -906,8 +949,9 @@ fn on_key(state: &mut State, k: KeyEvent) -> Vec<Effect> {
         }
         return Vec::new();
     }
-    if state.help {
+    if state.help || state.show_messages {
         state.help = false;
+        state.show_messages = false;
         return Vec::new();
     }
     if state.editor.is_some() {
@@ -1006,6 +1050,10 @@ pub fn command(state: &mut State, c: Command) -> Vec<Effect> {
         }
         Command::Help => {
             state.help = !state.help;
+            Vec::new()
+        }
+        Command::Messages => {
+            state.show_messages = !state.show_messages;
             Vec::new()
         }
         Command::FocusNext => {
@@ -1265,6 +1313,11 @@ pub fn command(state: &mut State, c: Command) -> Vec<Effect> {
                     force_current(state, intervene::no_cot())
                 }
             }
+        }
+        Command::Annotate | Command::Export if state.annotations_blocked.is_some() => {
+            let why = state.annotations_blocked.clone().unwrap_or_default();
+            state.set_error(why);
+            Vec::new()
         }
         Command::Annotate if has_chain => {
             let i = state.chain.cursor;

@@ -317,9 +317,17 @@ pub fn export(
         "original",
         "edited",
         "note",
+        "baseline_answer",
+        "baseline_prob",
+        "current_answer",
+        "current_prob",
+        "current_prob_of_baseline",
+        "flipped",
+        "shown_chain",
     ])
     .map_err(|e| err(&csv_path, &e))?;
     for a in annotations {
+        let ans = AnswerColumns::of(a.answers.as_ref());
         w.write_record([
             a.item.as_str(),
             &a.chain.to_string(),
@@ -330,6 +338,13 @@ pub fn export(
             &a.original,
             &a.edited,
             &a.note,
+            &ans.baseline,
+            &ans.baseline_prob,
+            &ans.current,
+            &ans.current_prob,
+            &ans.current_prob_of_baseline,
+            &ans.flipped,
+            &ans.chain,
         ])
         .map_err(|e| err(&csv_path, &e))?;
     }
@@ -339,7 +354,60 @@ pub fn export(
     for t in trials {
         write_trial(&mut f, t).map_err(|e| err(&trials_path, &e))?;
     }
-    Ok(vec![csv_path, trials_path])
+    // Whole paths: the person has to find the files.
+    Ok([csv_path, trials_path]
+        .into_iter()
+        .map(|p| std::fs::canonicalize(&p).unwrap_or(p))
+        .collect())
+}
+
+/// The answer columns of an annotation's CSV row, from the `answers` its JSONL record holds
+/// (empty where the record has none, e.g. written by another tool).
+#[derive(Debug, Default, PartialEq)]
+struct AnswerColumns {
+    baseline: String,
+    baseline_prob: String,
+    current: String,
+    current_prob: String,
+    current_prob_of_baseline: String,
+    flipped: String,
+    chain: String,
+}
+
+impl AnswerColumns {
+    fn of(answers: Option<&serde_json::Value>) -> AnswerColumns {
+        let Some(a) = answers else {
+            return AnswerColumns::default();
+        };
+        // P(letter) in one of the recorded answers.
+        let prob = |which: &str, letter: &str| -> String {
+            let ans = &a[which];
+            let letters = ans["letters"].as_array();
+            let probs = ans["probs"].as_array();
+            letters
+                .zip(probs)
+                .and_then(|(l, p)| {
+                    let i = l.iter().position(|x| x.as_str() == Some(letter))?;
+                    p.get(i)?.as_f64()
+                })
+                .map(|p| format!("{p:.4}"))
+                .unwrap_or_default()
+        };
+        let letter = |which: &str| a[which]["predicted"].as_str().unwrap_or("").to_string();
+        let (b, c) = (letter("baseline"), letter("current"));
+        AnswerColumns {
+            baseline_prob: prob("baseline", &b),
+            current_prob: prob("current", &c),
+            current_prob_of_baseline: prob("current", &b),
+            flipped: a["flipped"]
+                .as_bool()
+                .map(|f| f.to_string())
+                .unwrap_or_default(),
+            chain: a["chain"].as_str().unwrap_or("").to_string(),
+            baseline: b,
+            current: c,
+        }
+    }
 }
 
 #[cfg(test)]
