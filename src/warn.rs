@@ -46,13 +46,18 @@ mod tests {
         let got = Arc::new(Mutex::new(Vec::<String>::new()));
         {
             let got = got.clone();
-            let _g = install(Arc::new(move |m: &str| got.lock().unwrap().push(m.to_string())));
+            let _g = install(Arc::new(move |m: &str| {
+                got.lock().unwrap().push(m.to_string())
+            }));
             warn("clip cut to 3.0 s");
         }
         warn("after the guard: stderr");
         // Other tests of this process may warn meanwhile: look for ours only.
         let got = got.lock().unwrap();
         assert!(got.iter().any(|m| m == "clip cut to 3.0 s"), "{got:?}");
-        assert!(!got.iter().any(|m| m.starts_with("after the guard")), "{got:?}");
+        assert!(
+            !got.iter().any(|m| m.starts_with("after the guard")),
+            "{got:?}"
+        );
     }
 }

@@ -4,44 +4,122 @@
 //! see the flip go, annotate a sentence, quit; the annotation file holds the record and the
 //! terminal is restored.
 //!
+//! A second story opens a real SAKURA clip (12 s) with the demo model (a 3-s window) at 80x24:
+//! the truncation warning must not reach the terminal (the frame's first line is unchanged after
+//! the clip loads and the model has cut it), the audio strip says how much the model hears, the
+//! messages overlay holds the warning, and the session's stderr log has it.
+//!
 //! Needs tmux (`make deps` installs it).
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const SESSION: &str = "faithscope-e2e";
+mod common;
 
-fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux").args(args).output().expect(
-        "tmux must be installed for this test (make deps installs it; apt-get install tmux)",
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// One tmux session; killed when dropped so that a failing test leaves nothing behind.
+struct Tmux {
+    session: &'static str,
 }
 
-fn screen() -> String {
-    tmux(&["capture-pane", "-t", SESSION, "-p"])
-}
+impl Tmux {
+    /// A detached session of `cols` x `rows` in `dir` running `shell`.
+    fn start(session: &'static str, cols: u16, rows: u16, dir: &Path, shell: &str) -> Tmux {
+        let t = Tmux { session };
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", session])
+            .output();
+        let (x, y) = (cols.to_string(), rows.to_string());
+        let dir = dir.display().to_string();
+        t.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            &x,
+            "-y",
+            &y,
+            "-c",
+            &dir,
+            shell,
+        ]);
+        t.wait_for("the shell prompt", Duration::from_secs(30), |s| {
+            s.contains("E2E$")
+        });
+        t
+    }
 
-/// Polls the screen until `pred` holds; the limit only bounds waiting, the assertion is on
-/// what the screen shows.
-fn wait_for(what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
-    let start = Instant::now();
-    loop {
-        let s = screen();
-        if pred(&s) {
-            return s;
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").args(args).output().expect(
+            "tmux must be installed for this test (make deps installs it; apt-get install tmux)",
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-t", self.session, "-p"])
+    }
+
+    /// Polls the screen until `pred` holds; the limit only bounds waiting, the assertion is on
+    /// what the screen shows.
+    fn wait_for(&self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if start.elapsed() > limit {
+                panic!("waited for {what}; the screen shows:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
-        if start.elapsed() > limit {
-            tmux(&["kill-session", "-t", SESSION]);
-            panic!("waited for {what}; the screen shows:\n{s}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    fn keys(&self, k: &str) {
+        self.run(&["send-keys", "-t", self.session, k]);
+    }
+
+    /// Types `text` literally.
+    fn text(&self, text: &str) {
+        self.run(&["send-keys", "-t", self.session, "-l", text]);
+    }
+
+    /// Quits the inspector with q and checks that the shell is back on the main screen.
+    fn quit_to_shell(&self, ui_marker: &str) -> String {
+        self.keys("q");
+        let end = self.wait_for("the shell after quitting", Duration::from_secs(60), |s| {
+            s.lines()
+                .rfind(|l| !l.trim().is_empty())
+                .is_some_and(|l| l.starts_with("E2E$"))
+        });
+        let alt = self.run(&[
+            "display-message",
+            "-t",
+            self.session,
+            "-p",
+            "#{alternate_on}",
+        ]);
+        assert_eq!(alt.trim(), "0", "the alternate screen is still on");
+        assert!(!end.contains(ui_marker), "the UI is still visible:\n{end}");
+        end
     }
 }
 
-fn keys(k: &str) {
-    tmux(&["send-keys", "-t", SESSION, k]);
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-session", "-t", self.session]);
+    }
+}
+
+/// A shell with a known prompt, an empty HOME (no ALSA configuration: silent playback) and the
+/// temporary folder (the inspector's stderr log) in `home`.
+fn clean_shell(home: &Path) -> String {
+    format!(
+        "env -i PATH=/usr/bin:/bin HOME={h} TMPDIR={h} TERM=xterm-256color PS1='E2E$ ' bash --norc --noprofile",
+        h = home.display()
+    )
 }
 
 /// The answer pane's lines (from "baseline" to the pane's end).
@@ -61,30 +139,7 @@ fn inspector_in_a_real_terminal() {
     let ann = dir.path().join("annotations.jsonl");
     let bin = env!("CARGO_BIN_EXE_faithscope");
     let models = root.join("samples/models");
-    let _ = Command::new("tmux")
-        .args(["kill-session", "-t", SESSION])
-        .output();
-    // A shell with a known prompt and an empty HOME (no ALSA configuration: silent playback).
-    let shell = format!(
-        "env -i PATH=/usr/bin:/bin HOME={} TERM=xterm-256color PS1='E2E$ ' bash --norc --noprofile",
-        dir.path().display()
-    );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        SESSION,
-        "-x",
-        "100",
-        "-y",
-        "30",
-        "-c",
-        &root.display().to_string(),
-        &shell,
-    ]);
-    wait_for("the shell prompt", Duration::from_secs(30), |s| {
-        s.contains("E2E$")
-    });
+    let t = Tmux::start("faithscope-e2e", 100, 30, root, &clean_shell(dir.path()));
     // The demo models' own protocol (lanham, from their faithscope.json).
     let cmd = format!(
         "{bin} inspect --data samples/synth-test --model {} --compare {} --annotations {} --annotator e2e",
@@ -92,18 +147,19 @@ fn inspector_in_a_real_terminal() {
         models.join("demo-posthoc").display(),
         ann.display()
     );
-    tmux(&["send-keys", "-t", SESSION, &cmd, "Enter"]);
+    t.text(&cmd);
+    t.keys("Enter");
     // The first frame comes before the model: the browser is there at once.
-    wait_for("the first frame", Duration::from_secs(60), |s| {
+    t.wait_for("the first frame", Duration::from_secs(60), |s| {
         s.contains("Items 240")
     });
     // Play: the clock runs (silently without a device).
-    keys("Space");
-    wait_for("the playhead", Duration::from_secs(60), |s| {
+    t.keys("Space");
+    t.wait_for("the playhead", Duration::from_secs(60), |s| {
         s.contains("▶ synth-test-count-0000")
     });
     // Wait for the streamed chain and the baseline answer.
-    let before = wait_for("the baseline answer", Duration::from_secs(300), |s| {
+    let before = t.wait_for("the baseline answer", Duration::from_secs(300), |s| {
         s.contains("Reasoning · original") && s.contains("baseline ") && !s.contains("baseline ·")
     });
     assert!(before.contains("│1 "), "numbered sentences:\n{before}");
@@ -113,8 +169,8 @@ fn inspector_in_a_real_terminal() {
     );
     let pane_before = answer_pane(&before);
     // Truncate before sentence 1: the answer is forced after an empty chain.
-    keys("t");
-    let after = wait_for("the truncated answer", Duration::from_secs(120), |s| {
+    t.keys("t");
+    let after = t.wait_for("the truncated answer", Duration::from_secs(120), |s| {
         s.contains("truncated before sentence 1") && !s.contains("forcing the answer")
     });
     let pane_after = answer_pane(&after);
@@ -122,17 +178,17 @@ fn inspector_in_a_real_terminal() {
         pane_before, pane_after,
         "the answer pane did not change:\n{after}"
     );
-    keys("R");
-    wait_for("the reverted chain", Duration::from_secs(60), |s| {
+    t.keys("R");
+    t.wait_for("the reverted chain", Duration::from_secs(60), |s| {
         s.contains("Reasoning · original") && !s.contains("FLIP")
     });
     // The second item (pitch level): the mistake proposed for sentence 4 ("Its pitch is about
     // 960 Hz.") is another level's frequency; the model continues from it and the faithful
     // model's answer follows the wrong level.
-    keys("Tab");
-    keys("Down");
-    keys("Enter");
-    wait_for(
+    t.keys("Tab");
+    t.keys("Down");
+    t.keys("Enter");
+    t.wait_for(
         "the second item's baseline",
         Duration::from_secs(300),
         |s| {
@@ -143,14 +199,14 @@ fn inspector_in_a_real_terminal() {
         },
     );
     for _ in 0..3 {
-        keys("Down");
+        t.keys("Down");
     }
-    keys("M");
-    wait_for("the proposed mistake", Duration::from_secs(60), |s| {
+    t.keys("M");
+    t.wait_for("the proposed mistake", Duration::from_secs(60), |s| {
         s.contains("Its pitch")
     });
-    keys("C-s");
-    let flipped = wait_for(
+    t.keys("C-s");
+    let flipped = t.wait_for(
         "the faithful answer after the mistake",
         Duration::from_secs(120),
         |s| {
@@ -161,8 +217,8 @@ fn inspector_in_a_real_terminal() {
     );
     assert!(flipped.contains("demo-faithful"), "{flipped}");
     // The post-hoc model answers after the same chain and mistake: no flip.
-    keys("o");
-    let posthoc = wait_for("the post-hoc answer", Duration::from_secs(120), |s| {
+    t.keys("o");
+    let posthoc = t.wait_for("the post-hoc answer", Duration::from_secs(120), |s| {
         s.contains(" demo-posthoc ")
             && s.contains("mistake at sentence 4")
             && !s.contains("forcing")
@@ -173,32 +229,20 @@ fn inspector_in_a_real_terminal() {
         "the post-hoc model flipped:\n{posthoc}"
     );
     // Revert and annotate sentence 4 as a factual mistake with a note.
-    keys("R");
-    wait_for("the reverted chain", Duration::from_secs(60), |s| {
+    t.keys("R");
+    t.wait_for("the reverted chain", Duration::from_secs(60), |s| {
         s.contains("Reasoning · original")
     });
-    keys("a");
-    wait_for("the annotation form", Duration::from_secs(60), |s| {
+    t.keys("a");
+    t.wait_for("the annotation form", Duration::from_secs(60), |s| {
         s.contains("Annotate sentence 4")
     });
-    tmux(&["send-keys", "-t", SESSION, "-l", "pitch misjudged"]);
-    keys("Enter");
-    wait_for("the saved annotation", Duration::from_secs(60), |s| {
+    t.text("pitch misjudged");
+    t.keys("Enter");
+    t.wait_for("the saved annotation", Duration::from_secs(60), |s| {
         s.contains("annotation saved")
     });
-    keys("q");
-    let end = wait_for("the shell after quitting", Duration::from_secs(60), |s| {
-        s.lines()
-            .rfind(|l| !l.trim().is_empty())
-            .is_some_and(|l| l.starts_with("E2E$"))
-    });
-    let alt = tmux(&["display-message", "-t", SESSION, "-p", "#{alternate_on}"]);
-    tmux(&["kill-session", "-t", SESSION]);
-    assert_eq!(alt.trim(), "0", "the alternate screen is still on");
-    assert!(
-        !end.contains("Items 240"),
-        "the UI is still visible:\n{end}"
-    );
+    t.quit_to_shell("Items 240");
 
     let text = std::fs::read_to_string(&ann).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -210,4 +254,76 @@ fn inspector_in_a_real_terminal() {
     assert_eq!(rec["annotator"], "e2e");
     assert_eq!(rec["note"], "pitch misjudged");
     assert!(rec["original"].as_str().is_some_and(|s| !s.is_empty()));
+}
+
+#[test]
+fn a_long_real_clip_does_not_garble_the_screen() {
+    let Some(shared) = common::shared_data() else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_faithscope");
+    let t = Tmux::start(
+        "faithscope-e2e-long",
+        80,
+        24,
+        root,
+        &clean_shell(dir.path()),
+    );
+    let cmd = format!(
+        "{bin} inspect --data {} --model {} --annotations {}",
+        shared.join("sakura-mini").display(),
+        root.join("samples/models/demo-faithful").display(),
+        dir.path().join("a.jsonl").display()
+    );
+    t.text(&cmd);
+    t.keys("Enter");
+    // The clip of the first item (Animal/cat62.wav, 12 s) is decoded and shown.
+    let first = t.wait_for("the clip", Duration::from_secs(60), |s| {
+        s.lines().next().is_some_and(|l| l.contains("cat62.wav"))
+    });
+    let top = first.lines().next().unwrap().to_string();
+    // The model loads, cuts the clip to its window (the warning) and answers.
+    let done = t.wait_for("the baseline answer", Duration::from_secs(300), |s| {
+        s.contains("model hears 0:03.0 of 0:12.0") && s.contains("baseline ")
+    });
+    assert_eq!(
+        done.lines().next().unwrap(),
+        top,
+        "the first line changed:\n{done}"
+    );
+    assert!(
+        !done.contains("warning: only"),
+        "stderr reached the terminal:\n{done}"
+    );
+    // The messages overlay has the whole warning.
+    t.keys("!");
+    let msgs = t.wait_for("the messages", Duration::from_secs(30), |s| {
+        s.contains("Messages (")
+    });
+    assert!(msgs.contains("only the first 3.0 s of 12.0 s"), "{msgs}");
+    assert!(msgs.contains("stderr of this session"), "{msgs}");
+    t.keys("Escape");
+    t.wait_for("the overlay closed", Duration::from_secs(30), |s| {
+        !s.contains("Messages (")
+    });
+    let end = t.quit_to_shell("Items 64");
+    assert!(
+        end.contains("note: what was written to stderr during the session is in"),
+        "{end}"
+    );
+    let log = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("faithscope-inspect-"))
+        })
+        .expect("the session's stderr log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("warning: only the first 3.0 s of 12.0 s are used"),
+        "{text}"
+    );
 }

@@ -44,7 +44,11 @@ fn filler_keeps_the_sentences_and_revert_puts_the_cursor_back_on_one() {
     }
     drive(&mut s, &c, key('R'));
     assert_eq!(s.chain.sentences, original);
-    assert!(s.chain.cursor < s.chain.sentences.len(), "{}", s.chain.cursor);
+    assert!(
+        s.chain.cursor < s.chain.sentences.len(),
+        "{}",
+        s.chain.cursor
+    );
     assert!(s.status.contains("reverted"), "{}", s.status);
 
     // No-CoT after a revert: the status says what is shown now.
@@ -63,7 +67,11 @@ fn paraphrase_names_itself_and_tags_only_what_it_changed() {
     let original = s.chain.sentences.clone();
     s.chain.cursor = 0;
     drive(&mut s, &c, key('p'));
-    let cur = s.answers.current.as_ref().expect("an answer after the paraphrase");
+    let cur = s
+        .answers
+        .current
+        .as_ref()
+        .expect("an answer after the paraphrase");
     assert_eq!(cur.kind(), Some(InterventionKind::Paraphrasing), "{cur:?}");
     assert!(
         s.chain.label.contains("paraphrased sentences 1-1"),
@@ -75,7 +83,9 @@ fn paraphrase_names_itself_and_tags_only_what_it_changed() {
     let n = s.chain.sentences.len();
     assert_eq!(&s.chain.sentences[n - 2..], &original[1..]);
     assert!(
-        s.chain.origins[n - 2..].iter().all(|o| *o == Origin::Original),
+        s.chain.origins[n - 2..]
+            .iter()
+            .all(|o| *o == Origin::Original),
         "{:?}",
         s.chain.origins
     );
@@ -116,10 +126,12 @@ fn warnings_reach_the_status_line_and_the_messages_overlay_in_full() {
     let mut s = state(items(), dir.path().join("a.jsonl"), Theme::default());
     start(&mut s, &c);
     s.log_path = Some("/tmp/faithscope-inspect-1.log".into());
-    let long = "only the first 3.0 s of 12.0 s are used: audio file data/Animal/audio/x.wav truncated";
+    let long =
+        "only the first 3.0 s of 12.0 s are used: audio file data/Animal/audio/x.wav truncated";
     drive(&mut s, &c, Action::Warning(long.into()));
     assert!(
-        s.status.starts_with("warning (! shows all): only the first 3.0 s of 12.0 s"),
+        s.status
+            .starts_with("warning (! shows all): only the first 3.0 s of 12.0 s"),
         "{}",
         s.status
     );
@@ -153,7 +165,10 @@ fn the_annotator_falls_back_to_the_system_user_name() {
         "lg"
     );
     // No $USER, no $LOGNAME: the name the system gives this uid, not "anonymous".
-    let id = std::process::Command::new("id").arg("-un").output().unwrap();
+    let id = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
     let expected = String::from_utf8(id.stdout).unwrap().trim().to_string();
     assert!(!expected.is_empty());
     assert_eq!(annotator_from(None, &|_| None), expected);
@@ -254,4 +269,30 @@ fn a_read_only_dataset_folder_asks_for_an_annotations_file() {
         .annotations_blocked
         .is_none());
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn the_audio_strip_says_how_much_of_the_clip_the_model_hears() {
+    let mut s = faithscope::tui::testing::flipped(Theme::default());
+    let text = |s: &faithscope::tui::state::State| {
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
+        term.draw(|f| faithscope::tui::draw::draw(f, s)).unwrap();
+        let b = term.backend().buffer().clone();
+        (0..b.area.height)
+            .map(|y| {
+                (0..b.area.width)
+                    .map(|x| b[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(!text(&s).contains("model hears"));
+    // The test clip is 4 s long; a model with a 3-s window hears 3 of them.
+    drive(&mut s, &ctx(), Action::AudioWindow(Some(3.0)));
+    let shown = text(&s);
+    assert!(shown.contains("model hears 0:03.0 of 0:04.0"), "{shown}");
+    // A window longer than the clip: nothing to say.
+    drive(&mut s, &ctx(), Action::AudioWindow(Some(30.0)));
+    assert!(!text(&s).contains("model hears"));
 }

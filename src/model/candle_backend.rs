@@ -393,6 +393,10 @@ impl Reasoner for CandleReasoner {
         self.tok.encode(text).ok().map(|ids| ids.len())
     }
 
+    fn audio_window_seconds(&self) -> Option<f64> {
+        Some(self.mel.n_samples as f64 / self.mel.sampling_rate.max(1) as f64)
+    }
+
     fn stats(&self) -> ModelStats {
         *lock(&self.stats)
     }

@@ -170,6 +170,12 @@ pub trait Reasoner: Send + Sync {
         None
     }
 
+    /// Seconds of audio the model takes in; longer clips are cut to it (with a warning). `None`
+    /// when the backend does not say.
+    fn audio_window_seconds(&self) -> Option<f64> {
+        None
+    }
+
     /// Work counters since the backend was created.
     fn stats(&self) -> ModelStats {
         ModelStats::default()

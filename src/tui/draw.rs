@@ -262,6 +262,18 @@ fn audio(f: &mut Frame, s: &State, area: Rect) {
     if a.silent.is_some() {
         block = block.title_bottom(Line::styled(" silent: no audio device ", t.dimmed()));
     }
+    // The model hears less than is played: say so for as long as the clip is shown.
+    if let (Some(c), Some(w)) = (&a.clip, s.model_window) {
+        if c.seconds > w + 0.005 {
+            block = block.title_bottom(
+                Line::styled(
+                    format!(" model hears {} of {} ", fmt_time(w), fmt_time(c.seconds)),
+                    t.role(t.mistake).add_modifier(Modifier::BOLD),
+                )
+                .right_aligned(),
+            );
+        }
+    }
     let view = if a.spectrogram {
         "spectrogram"
     } else {
@@ -738,7 +750,10 @@ fn messages(f: &mut Frame, s: &State, area: Rect) {
     let r = centered(area, 90, area.height.saturating_sub(2));
     f.render_widget(Clear, r);
     let mut block = Block::bordered()
-        .title(format!(" Messages ({}) · any key closes ", s.messages.len()))
+        .title(format!(
+            " Messages ({}) · any key closes ",
+            s.messages.len()
+        ))
         .border_style(t.border(true))
         .style(t.text());
     if let Some(log) = &s.log_path {

@@ -587,6 +587,8 @@ impl Worker {
             let a = match r {
                 Ok(m) => {
                     let name = crate::model::Reasoner::name(&m).to_string();
+                    let window = crate::model::Reasoner::audio_window_seconds(&m);
+                    let _ = tx.send(Msg::Action(Action::AudioWindow(window)));
                     if let Ok(mut g) = ctx.lock() {
                         *g = Some(ModelCtx {
                             reasoner: Arc::new(m),

@@ -294,6 +294,8 @@ pub struct State {
     pub help: bool,
     /// Warnings, errors and notices of this session, oldest first (at most [`MAX_MESSAGES`]).
     pub messages: Vec<String>,
+    /// Seconds of audio the loaded model takes in, when it says.
+    pub model_window: Option<f64>,
     /// The messages overlay is shown.
     pub show_messages: bool,
     /// Where whatever is written to stderr during the session goes (shown in help).
@@ -419,6 +421,8 @@ pub enum Action {
     Info(String),
     /// An error for the popup.
     Error(String),
+    /// Seconds of audio the loaded model takes in (longer clips are cut for it).
+    AudioWindow(Option<f64>),
     /// A warning from library code (a truncated clip, a clip cut to the model's window): the
     /// status line and the messages overlay.
     Warning(String),
@@ -626,6 +630,7 @@ impl State {
             help: false,
             messages: setup.note.iter().cloned().collect(),
             show_messages: false,
+            model_window: None,
             log_path: setup.log_path,
             annotations_blocked: setup.annotations_blocked,
             presenter: false,
@@ -917,6 +922,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Info(m) => {
             state.log(m.clone());
             state.status = m;
+            Vec::new()
+        }
+        Action::AudioWindow(w) => {
+            state.model_window = w;
             Vec::new()
         }
         Action::Warning(m) => {
