@@ -296,3 +296,25 @@ fn the_audio_strip_says_how_much_of_the_clip_the_model_hears() {
     drive(&mut s, &ctx(), Action::AudioWindow(Some(30.0)));
     assert!(!text(&s).contains("model hears"));
 }
+
+#[test]
+fn a_paper_result_file_given_to_run_gets_a_clear_error() {
+    let Some(shared) = std::env::var_os("FAITHSCOPE_SHARED_DATA")
+        .map(std::path::PathBuf::from)
+        .or_else(|| Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")))
+        .filter(|p| p.is_dir())
+    else {
+        eprintln!("NOTE: ../shared/data not found; this test did not run");
+        return;
+    };
+    let file = shared.join("paper-results/baseline_flamingo_hf_sakura-animal.jsonl");
+    let opts = faithscope::tui::Options {
+        run: Some(file.clone()),
+        ..Default::default()
+    };
+    let e = faithscope::tui::prepare(&opts).err().expect("refused");
+    let shown = faithscope::cli::error_chain(&e);
+    assert!(!shown.contains("os error"), "{shown}");
+    assert!(shown.contains("faithscope report"), "{shown}");
+    assert!(shown.contains(&file.display().to_string()), "{shown}");
+}

@@ -65,8 +65,46 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes joined by ": ", each cause once: an error that already prints its
+/// source (an OS reason, say) does not get it repeated.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if msg.contains(&c) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&c);
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_os_reason_is_printed_once() {
+        let io = std::io::Error::from_raw_os_error(20);
+        let reason = io.to_string();
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot open run x: {source}")]
+        struct Open {
+            source: std::io::Error,
+        }
+        let e = anyhow::Error::new(Open { source: io }).context("opening run x");
+        let shown = super::error_chain(&e);
+        assert_eq!(shown.matches(&reason).count(), 1, "{shown}");
+        assert!(
+            shown.starts_with("opening run x: cannot open run x: "),
+            "{shown}"
+        );
     }
 }

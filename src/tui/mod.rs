@@ -134,6 +134,13 @@ pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
         Protocol::resolve(&protocol_spec).with_context(|| format!("protocol {protocol_spec}"))?;
     let mut run_chains = std::collections::BTreeMap::new();
     let mut run_trials = Vec::new();
+    if let Some(dir) = opts.run.as_ref().filter(|d| d.is_file()) {
+        anyhow::bail!(
+            "--run {}: a file, not a run directory; the inspector opens run directories (made by `faithscope run`) only so far: read the paper's result files with `faithscope report {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
     if let Some(dir) = &opts.run {
         let (store, manifest) =
             RunStore::open(dir).with_context(|| format!("opening run {}", dir.display()))?;
