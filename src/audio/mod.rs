@@ -29,6 +29,12 @@ pub struct Clip {
     pub source_seconds: f64,
     /// True when the clip was cut to a caller's limit (a warning was also emitted).
     pub truncated: bool,
+    /// True when the file ends before the length its header promises (what was read is kept).
+    pub ends_early: bool,
+    /// What was tolerated while decoding (the file ends early, the clip was cut to a limit),
+    /// one sentence each naming the file; also printed on stderr unless
+    /// [`DecodeOptions::quiet`].
+    pub warnings: Vec<String>,
 }
 
 impl Clip {
