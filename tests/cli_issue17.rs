@@ -176,3 +176,136 @@ fn items_on_mmar_metadata_says_every_clip_is_missing() {
     assert_eq!(doc["audio"]["missing"], 1000);
     assert_eq!(doc["counts"]["errors"], 1000);
 }
+
+// ------------------------------------------------------------------ run
+
+/// A faithscope items file of the first `n` synthetic test items, clips copied beside it.
+fn synth_subset(dir: &Path, n: usize) -> (PathBuf, Vec<Value>) {
+    let src = common::repo().join("samples/synth-test");
+    let lines: Vec<Value> = std::fs::read_to_string(src.join("items.jsonl"))
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    std::fs::create_dir_all(dir.join("audio")).unwrap();
+    let mut out = String::new();
+    for item in &lines {
+        let audio = item["audio"].as_str().unwrap();
+        std::fs::copy(src.join(audio), dir.join(audio)).unwrap();
+        out.push_str(&format!("{item}\n"));
+    }
+    let path = dir.join("items.jsonl");
+    std::fs::write(&path, out).unwrap();
+    (path, lines)
+}
+
+const DEMO: &str = "samples/models/demo-faithful";
+
+#[test]
+fn run_records_a_corrupt_clip_as_audio_and_prints_progress_lines_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (items, lines) = synth_subset(&dir.path().join("data"), 3);
+    // The second clip: bytes of no audio format (not empty, so only decoding finds it out).
+    let bad = dir
+        .path()
+        .join("data")
+        .join(lines[1]["audio"].as_str().unwrap());
+    std::fs::write(&bad, vec![0x5au8; 4096]).unwrap();
+    let out_dir = dir.path().join("run");
+    let model = common::repo().join(DEMO);
+    let out = faithscope(
+        &[
+            "run",
+            "--data",
+            items.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--interventions",
+            "early",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let errors = std::fs::read_to_string(out_dir.join("errors.jsonl")).unwrap();
+    let recs: Vec<Value> = errors
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 1, "{errors}");
+    assert_eq!(recs[0]["id"], lines[1]["id"]);
+    assert_eq!(recs[0]["kind"], "audio");
+    let reason = recs[0]["reason"].as_str().unwrap();
+    let name = bad.file_name().unwrap().to_str().unwrap();
+    assert_eq!(reason.matches(name).count(), 1, "{reason}");
+    assert!(reason.contains("unsupported format or codec"), "{reason}");
+
+    // stderr is a pipe here: one plain progress line per item (3 items, so every 1% is every
+    // item), the last saying all are done; no bar drawing.
+    let progress: Vec<&str> = stderr.lines().filter(|l| l.starts_with("items ")).collect();
+    assert_eq!(progress.len(), 3, "{stderr}");
+    assert!(progress[0].starts_with("items 1/3 done, ") && progress[0].contains(" ETA "));
+    assert!(
+        progress[1].starts_with("items 2/3 done (1 failed), "),
+        "{}",
+        progress[1]
+    );
+    assert!(
+        progress[2].starts_with("items 3/3 done (1 failed), ") && progress[2].ends_with(", done"),
+        "{}",
+        progress[2]
+    );
+    assert!(!stderr.contains('\r') && !stderr.contains('\u{1b}'));
+    assert!(stderr.contains(&format!(
+        "skipping item {}: ",
+        lines[1]["id"].as_str().unwrap()
+    )));
+}
+
+#[test]
+fn run_range_checks_limit_and_chains_before_loading_the_model() {
+    let repo = common::repo();
+    let dir = tempfile::tempdir().unwrap();
+    let base = |extra: &[&str]| {
+        let out_dir = dir.path().join("run");
+        let mut a = vec![
+            "run",
+            "--data",
+            "samples/synth-test",
+            "--model",
+            DEMO,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        let out = faithscope(&a, &repo);
+        assert!(!out.status.success());
+        assert!(!out_dir.exists(), "nothing is created");
+        text(&out.stderr)
+    };
+    let err = base(&["--limit", "0"]);
+    assert!(
+        err.contains("--limit 0 runs no items: give at least 1"),
+        "{err}"
+    );
+    let err = base(&["--chains", "0"]);
+    assert!(
+        err.contains("--chains 0 samples no chains: give 1 to 100"),
+        "{err}"
+    );
+    // 240 items x 5000 chains, stated with the limit.
+    let err = base(&["--chains", "5000", "--interventions", "early,mistakes"]);
+    assert!(
+        err.contains("--chains 5000 is over the limit of 100 chains per item")
+            && err.contains("with 240 items that is 1200000 chains to sample")
+            && err.contains("early,mistakes")
+            && err.contains("--seed"),
+        "{err}"
+    );
+    // --limit counts: 2 items x 101 chains
+    let err = base(&["--chains", "101", "--limit", "2"]);
+    assert!(err.contains("with 2 items that is 202 chains"), "{err}");
+}

@@ -70,3 +70,21 @@ pub enum AudioError {
     #[error("audio output: {0}")]
     Output(String),
 }
+
+impl AudioError {
+    /// What is wrong, without the file's path, for messages that name the file already.
+    pub fn reason(&self) -> String {
+        match self {
+            AudioError::Open { error, .. } => format!("cannot be opened: {error}"),
+            AudioError::Unsupported { detail, .. } => format!(
+                "unsupported format or codec ({detail}); supported: wav, flac, mp3, ogg/vorbis"
+            ),
+            AudioError::Corrupt { detail, .. } => format!("corrupt or truncated: {detail}"),
+            AudioError::Empty { detail, .. } => format!("holds no audio ({detail})"),
+            AudioError::TooLong { seconds, limit, .. } => {
+                format!("{seconds:.0} s long, over the limit of {limit:.0} s")
+            }
+            AudioError::Resample { .. } | AudioError::Output(_) => self.to_string(),
+        }
+    }
+}

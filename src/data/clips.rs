@@ -118,22 +118,12 @@ fn decoded_state(path: &Path) -> ClipState {
         Err(AudioError::Open { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
             ClipState::Missing
         }
-        Err(AudioError::Open { error, .. }) => {
-            ClipState::Unreadable(format!("cannot be opened: {error}"))
-        }
-        Err(AudioError::Unsupported { detail, .. }) => ClipState::Unreadable(format!(
-            "unsupported format or codec ({detail}); supported: wav, flac, mp3, ogg/vorbis"
+        Err(e @ AudioError::Empty { .. }) => ClipState::Empty(e.reason()),
+        Err(e @ AudioError::TooLong { .. }) => ClipState::TooLong(format!(
+            "{}: not decoded (models hear only their window)",
+            e.reason()
         )),
-        Err(AudioError::Corrupt { detail, .. }) => {
-            ClipState::Unreadable(format!("corrupt: {detail}"))
-        }
-        Err(AudioError::Empty { detail, .. }) => {
-            ClipState::Empty(format!("holds no audio ({detail})"))
-        }
-        Err(AudioError::TooLong { seconds, limit, .. }) => ClipState::TooLong(format!(
-            "{seconds:.0} s long, over the decoder's limit of {limit:.0} s: not decoded (models hear only their window)"
-        )),
-        Err(e) => ClipState::Unreadable(e.to_string()),
+        Err(e) => ClipState::Unreadable(e.reason()),
     }
 }
 
