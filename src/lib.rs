@@ -8,6 +8,7 @@ pub mod cli;
 pub mod data;
 pub mod faith;
 pub mod model;
+pub mod samples;
 pub mod synth;
 pub mod train;
 pub mod tui;

@@ -487,6 +487,9 @@ fn cli_generate_json_end_to_end() {
             "--max-tokens",
             "20",
             "--json",
+            // the bare prompt of the transformers reference (the checkpoint names no protocol)
+            "--protocol",
+            "raw",
         ],
         &[],
     );
@@ -515,6 +518,8 @@ fn cli_generate_json_end_to_end() {
         "4",
         "--answer-cue",
         " The answer is (",
+        "--protocol",
+        "raw",
     ];
     let (ok, stdout, stderr) = run_cli(&args, &[]);
     assert!(ok, "{stderr}");

@@ -9,7 +9,8 @@
 //!   file whose reader skipped damaged data (fewer frames than its exact header count, without
 //!   reaching a premature end of file);
 //! - a file that ends early (the header promises more frames than the file holds) keeps what was
-//!   decoded and prints a warning on stderr naming the file and both lengths;
+//!   decoded, with a warning naming the file and both lengths in [`Clip::warnings`] (also printed
+//!   on stderr unless [`DecodeOptions::quiet`]);
 //! - no frames at all, or zero channels, is [`AudioError::Empty`];
 //! - a clip longer than [`DecodeOptions::hard_limit_seconds`] with no `max_seconds` is refused
 //!   with [`AudioError::TooLong`] (from the header when it states a length, otherwise as soon as
@@ -44,6 +45,9 @@ pub struct DecodeOptions {
     /// When `max_seconds` is `None`, clips longer than this are refused with
     /// [`AudioError::TooLong`] instead of being read whole.
     pub hard_limit_seconds: f64,
+    /// Keep the warnings in [`Clip::warnings`] only, without printing them on stderr (for
+    /// callers that report them themselves, such as `faithscope items --check-audio`).
+    pub quiet: bool,
 }
 
 impl Default for DecodeOptions {
@@ -51,6 +55,7 @@ impl Default for DecodeOptions {
         Self {
             max_seconds: None,
             hard_limit_seconds: DEFAULT_HARD_LIMIT_SECONDS,
+            quiet: false,
         }
     }
 }
@@ -263,6 +268,8 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Clip, AudioError
         decoded_frames
     };
     let source_seconds = source_frames as f64 / rate as f64;
+    let mut warnings = Vec::new();
+    let mut ends_early = false;
     if !stopped_at_limit {
         if let Some(n) = header_frames {
             // Some encoders' headers are a frame or two off; warn only for a real shortfall.
@@ -278,7 +285,8 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Clip, AudioError
                 });
             }
             if truncated_read || short {
-                crate::warn::warn(&format!(
+                ends_early = true;
+                warnings.push(format!(
                     "audio file {} is truncated: the header promises {:.2} s ({n} frames) but only {:.2} s ({decoded_frames} frames) could be read; using what was read",
                     path.display(),
                     n as f64 / rate as f64,
@@ -286,7 +294,8 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Clip, AudioError
                 ));
             }
         } else if truncated_read {
-            crate::warn::warn(&format!(
+            ends_early = true;
+            warnings.push(format!(
                 "audio file {} ends early after {:.2} s; using what was read",
                 path.display(),
                 decoded_frames as f64 / rate as f64
@@ -299,10 +308,15 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Clip, AudioError
         } else {
             String::new()
         };
-        crate::warn::warn(&format!(
+        warnings.push(format!(
             "only the first {limit_seconds:.1} s {of}are used: audio file {} truncated",
             path.display()
         ));
+    }
+    if !opts.quiet {
+        for w in &warnings {
+            crate::warn::warn(w);
+        }
     }
     Ok(Clip {
         samples,
@@ -310,6 +324,8 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Clip, AudioError
         source: path.to_path_buf(),
         source_seconds,
         truncated: stopped_at_limit,
+        ends_early,
+        warnings,
     })
 }
 

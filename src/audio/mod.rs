@@ -29,6 +29,12 @@ pub struct Clip {
     pub source_seconds: f64,
     /// True when the clip was cut to a caller's limit (a warning was also emitted).
     pub truncated: bool,
+    /// True when the file ends before the length its header promises (what was read is kept).
+    pub ends_early: bool,
+    /// What was tolerated while decoding (the file ends early, the clip was cut to a limit),
+    /// one sentence each naming the file; also printed on stderr unless
+    /// [`DecodeOptions::quiet`].
+    pub warnings: Vec<String>,
 }
 
 impl Clip {
@@ -63,4 +69,22 @@ pub enum AudioError {
     Resample { from: u32, to: u32, detail: String },
     #[error("audio output: {0}")]
     Output(String),
+}
+
+impl AudioError {
+    /// What is wrong, without the file's path, for messages that name the file already.
+    pub fn reason(&self) -> String {
+        match self {
+            AudioError::Open { error, .. } => format!("cannot be opened: {error}"),
+            AudioError::Unsupported { detail, .. } => format!(
+                "unsupported format or codec ({detail}); supported: wav, flac, mp3, ogg/vorbis"
+            ),
+            AudioError::Corrupt { detail, .. } => format!("corrupt or truncated: {detail}"),
+            AudioError::Empty { detail, .. } => format!("holds no audio ({detail})"),
+            AudioError::TooLong { seconds, limit, .. } => {
+                format!("{seconds:.0} s long, over the limit of {limit:.0} s")
+            }
+            AudioError::Resample { .. } | AudioError::Output(_) => self.to_string(),
+        }
+    }
 }

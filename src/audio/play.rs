@@ -682,6 +682,8 @@ mod tests {
             source: PathBuf::from("test.wav"),
             source_seconds: seconds,
             truncated: false,
+            ends_early: false,
+            warnings: Vec::new(),
         }
     }
 

@@ -1,6 +1,11 @@
 //! `faithscope generate`: run a model on one clip and question, streaming its reasoning, and
-//! optionally read the choice-letter probabilities after an answer cue. The quickest check that
-//! a model works.
+//! with choices read its answer. The quickest check that a model works.
+//!
+//! The prompts are the protocol's (`--protocol`, default: the one the model folder names, else
+//! paper-v1, as `run` and `inspect` choose it): the chain is asked as its `[cot]` step says, and
+//! with choices the answer is forced after the sanitized chain as its `[answer]` step says.
+//! `--protocol raw` sends the question and lettered choices as they are, with `--prefill` and
+//! `--answer-cue` (for parity checks against other implementations).
 
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -9,9 +14,16 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde_json::json;
 
+use crate::data::{Item, ItemMeta};
+use crate::faith::answer::{answer_prompt, cot_conversation, force, Forced};
+use crate::faith::protocol::Protocol;
+use crate::faith::sweep::sanitize;
 use crate::model::candle_backend::{CacheOptions, CandleReasoner};
-use crate::model::resolve::{resolve_model, select_device, select_dtype};
+use crate::model::resolve::{model_protocol, resolve_model, select_device, select_dtype};
 use crate::model::{ChoiceProbs, Conversation, GenParams, Message, Reasoner, Role};
+
+/// `--protocol raw`: the question and choices as they are, no protocol.
+pub const RAW: &str = "raw";
 
 /// Arguments of `faithscope generate`.
 #[derive(Debug, clap::Args)]
@@ -28,7 +40,13 @@ pub struct GenerateArgs {
     /// An answer choice (repeat for each); shown as (A), (B), ... after the question.
     #[arg(long = "choice")]
     pub choices: Vec<String>,
-    /// Text the assistant turn starts with (e.g. a chain of thought so far).
+    /// Protocol: paper-v1, lanham, af3, a TOML file, or raw (the question and lettered choices
+    /// as they are); default: the one the model folder names in faithscope.json (the demo
+    /// models: lanham), else paper-v1.
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// Text the reasoning starts with (e.g. a chain of thought so far), after the protocol's own
+    /// opening (lanham: "Let's think step by step:").
     #[arg(long)]
     pub prefill: Option<String>,
     /// Most new tokens to generate (0: only read the choice probabilities).
@@ -43,8 +61,9 @@ pub struct GenerateArgs {
     /// Sampling seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Text appended after the generated reasoning before reading the choice-letter
-    /// probabilities, e.g. " So the answer is (".
+    /// With --protocol raw: text appended after the generated reasoning before reading the
+    /// choice-letter probabilities, e.g. " So the answer is (" (a protocol asks for the answer
+    /// as its [answer] step says).
     #[arg(long)]
     pub answer_cue: Option<String>,
     /// Print one JSON object (prompt text and ids, generated ids and text, probabilities).
@@ -74,31 +93,89 @@ pub fn question_text(question: &str, choices: &[String]) -> String {
     text
 }
 
+/// The protocol `generate` uses: `--protocol`, else the model folder's, else paper-v1; `None`
+/// for `raw`.
+pub fn chosen_protocol(args: &GenerateArgs) -> anyhow::Result<Option<Protocol>> {
+    let spec = args
+        .protocol
+        .clone()
+        .or_else(|| model_protocol(&args.model))
+        .unwrap_or_else(|| "paper-v1".to_string());
+    if spec == RAW {
+        return Ok(None);
+    }
+    let p = Protocol::resolve(&spec)
+        .with_context(|| format!("--protocol {spec} (or {RAW} for the bare question)"))?;
+    Ok(Some(p))
+}
+
+/// The clip and question as an item, for the protocol's templates.
+fn item_of(args: &GenerateArgs) -> Item {
+    Item {
+        id: "generate".into(),
+        audio: args.audio.clone(),
+        question: args.question.clone(),
+        choices: args.choices.clone(),
+        gold: None,
+        meta: ItemMeta::default(),
+    }
+}
+
+/// The conversation that elicits the reasoning.
+fn reasoning_conversation(args: &GenerateArgs, protocol: Option<&Protocol>) -> Conversation {
+    match protocol {
+        None => Conversation {
+            audio: Some(args.audio.clone()),
+            messages: vec![Message {
+                role: Role::User,
+                text: question_text(&args.question, &args.choices),
+            }],
+            prefill: args.prefill.clone(),
+        },
+        Some(p) => {
+            let mut conv = cot_conversation(p, &item_of(args));
+            if let Some(extra) = &args.prefill {
+                let open = conv.prefill.take().unwrap_or_default();
+                let sep = if open.is_empty() || open.ends_with(' ') {
+                    ""
+                } else {
+                    " "
+                };
+                conv.prefill = Some(format!("{open}{sep}{extra}"));
+            }
+            conv
+        }
+    }
+}
+
 /// Runs the subcommand.
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     if args.answer_cue.is_some() && args.choices.is_empty() {
         anyhow::bail!("--answer-cue needs the answer choices: pass --choice once per choice");
+    }
+    let protocol = chosen_protocol(&args)?;
+    if let (Some(p), Some(_)) = (&protocol, &args.answer_cue) {
+        anyhow::bail!(
+            "--answer-cue is for --protocol {RAW}; protocol {} asks for the answer as its [answer] step says (drop --answer-cue, or pass --protocol {RAW})",
+            p.name
+        );
     }
     let dir = resolve_model(&args.model)?;
     let device = select_device(&args.device)?;
     let dtype = select_dtype(args.dtype.as_deref(), &device)?;
     let model = CandleReasoner::load(&dir, &device, dtype, CacheOptions::default())
         .with_context(|| format!("loading model {}", dir.display()))?;
-    let conv = Conversation {
-        audio: Some(args.audio.clone()),
-        messages: vec![Message {
-            role: Role::User,
-            text: question_text(&args.question, &args.choices),
-        }],
-        prefill: args.prefill.clone(),
-    };
+    let conv = reasoning_conversation(&args, protocol.as_ref());
     let prompt = model.render_prompt(&conv)?;
     let params = GenParams {
         max_tokens: args.max_tokens,
         temperature: args.temperature,
         top_p: args.top_p,
         seed: args.seed,
-        stop: Vec::new(),
+        stop: protocol
+            .as_ref()
+            .map(|p| p.cot.stop.clone())
+            .unwrap_or_default(),
     };
     let mut out = std::io::stdout().lock();
     let generation = if args.max_tokens > 0 {
@@ -126,8 +203,21 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let probs: Option<ChoiceProbs> = match &args.answer_cue {
-        Some(cue) => {
+    let reasoning = generation.as_ref().map(|g| g.text.trim()).unwrap_or("");
+    let mut chain = None;
+    let mut forced: Option<Forced> = None;
+    let probs: Option<ChoiceProbs> = match (&protocol, &args.answer_cue) {
+        (Some(p), _) if !args.choices.is_empty() => {
+            let text = format!("{} {reasoning}", args.prefill.as_deref().unwrap_or(""));
+            let sanitized = sanitize(p, text.trim());
+            let item = item_of(&args);
+            let f = force(&model, &answer_prompt(p, &item, &sanitized), &args.choices)?;
+            chain = Some(sanitized);
+            let probs = f.probs.clone();
+            forced = Some(f);
+            probs
+        }
+        (None, Some(cue)) => {
             let mut answer_conv = conv.clone();
             let mut prefill = args.prefill.clone().unwrap_or_default();
             if let Some(g) = &generation {
@@ -137,23 +227,33 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             answer_conv.prefill = Some(prefill);
             Some(model.choice_probs(&answer_conv, &choice_letters(args.choices.len()))?)
         }
-        None => None,
+        _ => None,
     };
     if args.json {
         let obj = json!({
             "model": dir.display().to_string(),
+            "protocol": protocol.as_ref().map_or(RAW, |p| p.name.as_str()),
             "prompt": prompt.text,
             "prompt_ids": prompt.ids,
             "generated_ids": generation.as_ref().map(|g| g.tokens.clone()).unwrap_or_default(),
             "generated_text": generation.as_ref().map(|g| g.text.clone()).unwrap_or_default(),
             "stop": generation.as_ref().map(|g| g.stop),
+            "sanitized_chain": chain,
+            "answer": forced.as_ref().map(|f| f.predicted.clone()),
+            "answer_raw": forced.as_ref().map(|f| f.raw.clone()),
             "choice_probs": probs,
             "stats": model.stats(),
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&obj)?)?;
-    } else if let Some(p) = &probs {
-        for ((letter, prob), choice) in p.letters.iter().zip(&p.probs).zip(&args.choices) {
-            writeln!(out, "P({letter}) = {prob:.4}  {choice}")?;
+    } else {
+        if let Some(f) = &forced {
+            let answer = f.predicted.as_deref().unwrap_or("none (unparsed)");
+            writeln!(out, "answer: {answer}  (raw {:?})", f.raw)?;
+        }
+        if let Some(p) = &probs {
+            for ((letter, prob), choice) in p.letters.iter().zip(&p.probs).zip(&args.choices) {
+                writeln!(out, "P({letter}) = {prob:.4}  {choice}")?;
+            }
         }
     }
     Ok(())

@@ -1,5 +1,7 @@
 //! `faithscope items PATH`: lists the items a dataset yields (id, clip, question, choices with
-//! the gold marked, track / hop / category), then the counts and the problems met.
+//! the gold marked, track / hop / category), then the counts and the problems met. The listing
+//! says how many audio files are missing; `--check-audio` decodes every clip and lists the
+//! missing, unreadable, empty and truncated ones per item.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,6 +11,7 @@ use clap::Args;
 
 use serde::Serialize;
 
+use crate::data::clips::{check_clips, AudioCheck, AudioSummary};
 use crate::data::{self, Counts, Dataset, Format, Item, LoadOptions, Problem, Severity};
 
 /// Arguments of `faithscope items`.
@@ -29,6 +32,10 @@ pub struct ItemsArgs {
     /// Accept audio paths that leave the dataset folder.
     #[arg(long)]
     pub allow_outside: bool,
+    /// Decode every clip and list, per item, the missing, unreadable, empty and truncated ones
+    /// (without it only the number of missing files is given).
+    #[arg(long)]
+    pub check_audio: bool,
 }
 
 /// Runs `faithscope items`.
@@ -39,11 +46,15 @@ pub fn run(args: ItemsArgs) -> anyhow::Result<()> {
         allow_outside: args.allow_outside,
     };
     // the loader's messages already name the path
-    let ds = data::load(&args.path, &opts)?;
+    let mut ds = data::load(&args.path, &opts)?;
+    let audio = check_clips(&ds.items, args.check_audio);
+    if args.check_audio {
+        ds.problems.extend(audio.problems.iter().cloned());
+    }
     let text = if args.json {
-        json_report(&ds)?
+        json_report(&ds, &audio.summary)?
     } else {
-        text_report(&ds)
+        text_report(&ds, &audio)
     };
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -58,6 +69,17 @@ pub fn run(args: ItemsArgs) -> anyhow::Result<()> {
             args.path.display()
         );
     }
+    let bad = audio
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
+    if args.check_audio && args.strict && bad > 0 {
+        anyhow::bail!(
+            "{bad} item(s) of {} have missing or unreadable audio (--strict); see the problems listed",
+            args.path.display()
+        );
+    }
     Ok(())
 }
 
@@ -68,16 +90,18 @@ struct Report<'a> {
     root: &'a Path,
     items: &'a [Item],
     counts: Counts,
+    audio: &'a AudioSummary,
     problems: &'a [Problem],
 }
 
-/// The JSON document: `{format, root, items, counts, problems}`.
-pub fn json_report(ds: &Dataset) -> anyhow::Result<String> {
+/// The JSON document: `{format, root, items, counts, audio, problems}`.
+pub fn json_report(ds: &Dataset, audio: &AudioSummary) -> anyhow::Result<String> {
     let doc = Report {
         format: ds.format,
         root: &ds.root,
         items: &ds.items,
         counts: ds.counts(),
+        audio,
         problems: &ds.problems,
     };
     let mut s = serde_json::to_string_pretty(&doc)?;
@@ -85,8 +109,9 @@ pub fn json_report(ds: &Dataset) -> anyhow::Result<String> {
     Ok(s)
 }
 
-/// The human-readable listing.
-pub fn text_report(ds: &Dataset) -> String {
+/// The human-readable listing; `audio` is the clip check (its problems are listed only when
+/// the clips were decoded, and are then already among `ds.problems`).
+pub fn text_report(ds: &Dataset, audio: &AudioCheck) -> String {
     let mut s = String::new();
     let counts = ds.counts();
     s.push_str(&format!(
@@ -114,7 +139,10 @@ pub fn text_report(ds: &Dataset) -> String {
             s.push_str(&format!("  by {name:<9} {}\n", parts.join(", ")));
         }
     }
-    if ds.problems.is_empty() {
+    s.push_str(&audio_line(audio));
+    if ds.problems.is_empty() && audio.summary.missing > 0 {
+        s.push_str("\nNo problems in the metadata; the audio files are missing (see above).\n");
+    } else if ds.problems.is_empty() {
         s.push_str("\nNo problems.\n");
     } else {
         s.push_str(&format!(
@@ -131,6 +159,48 @@ pub fn text_report(ds: &Dataset) -> String {
         }
     }
     s
+}
+
+/// The `audio` line of the counts: what the clip check found, and how to check more.
+fn audio_line(audio: &AudioCheck) -> String {
+    let a = &audio.summary;
+    if !a.decoded {
+        if a.missing == 0 {
+            return format!(
+                "  audio        {} files present (--check-audio decodes them)\n",
+                a.files
+            );
+        }
+        let first = audio
+            .problems
+            .first()
+            .map(|p| format!(", e.g. {}", p.location))
+            .unwrap_or_default();
+        return format!(
+            "  audio        {} of {} files missing{first}; --check-audio lists them per item and decodes the others\n",
+            a.missing, a.files
+        );
+    }
+    let parts: Vec<String> = [
+        ("missing", a.missing),
+        ("unreadable", a.unreadable),
+        ("empty", a.empty),
+        ("truncated", a.truncated),
+        ("too long to decode", a.too_long),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(k, n)| format!("{n} {k}"))
+    .collect();
+    let tail = if parts.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", parts.join(", "))
+    };
+    format!(
+        "  audio        {} files decoded: {} ok{tail}\n",
+        a.files, a.ok
+    )
 }
 
 /// One item: id and groups, clip, question, choices with the gold marked.

@@ -198,6 +198,8 @@ mod tests {
             source: PathBuf::from("x.wav"),
             source_seconds: 4.0 / 16_000.0,
             truncated: false,
+            ends_early: false,
+            warnings: Vec::new(),
         };
         write_wav(&clip, &out).unwrap();
         let mut r = hound::WavReader::open(&out).unwrap();

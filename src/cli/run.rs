@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use crate::data::{self, Format, Item, LoadOptions};
 use crate::faith::mistakes::Annotations;
 use crate::faith::protocol::Protocol;
-use crate::faith::run::{run_items, Manifest, RunStore, RunSummary};
+use crate::faith::run::{run_items, Manifest, Progress, RunStore, RunSummary};
 use crate::faith::sweep::{MistakeSource, Plan, Sweep};
 use crate::model::Reasoner;
 
@@ -39,13 +39,14 @@ pub struct RunArgs {
     /// synthetic items' own facts, altered exactly), or an annotations JSONL file.
     #[arg(long, default_value = "model")]
     pub mistake_source: String,
-    /// Chains of thought sampled per item.
+    /// Chains of thought sampled per item, 1 to 100 (MAX_CHAINS); for more, run again with
+    /// another --seed.
     #[arg(long, default_value_t = 1)]
     pub chains: u32,
     /// Run seed: every item, chain and trial seed derives from it.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Run only the first N items.
+    /// Run only the first N items (N at least 1).
     #[arg(long)]
     pub limit: Option<usize>,
     /// The run directory to create (must be missing or empty).
@@ -63,9 +64,39 @@ pub struct RunArgs {
     /// Weight dtype: f32, f16 or bf16 (default f32 on CPU, bf16 on a GPU).
     #[arg(long)]
     pub dtype: Option<String>,
-    /// No progress bar.
+    /// No progress (a bar on a terminal, otherwise a line per 1% of the items with the ETA)
+    /// and no summary.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// The most chains `--chains` accepts per item: each chain is sampled and then swept by every
+/// intervention, so the work grows with it linearly.
+pub const MAX_CHAINS: u32 = 100;
+
+/// Refuses `--chains` and `--limit` values that cannot make a sensible run.
+fn check_counts(chains: u32, limit: Option<usize>) -> anyhow::Result<()> {
+    if chains == 0 {
+        bail!("--chains 0 samples no chains: give 1 to {MAX_CHAINS} chains per item");
+    }
+    if limit == Some(0) {
+        bail!("--limit 0 runs no items: give at least 1, or leave --limit out to run them all");
+    }
+    Ok(())
+}
+
+/// Refuses more than [`MAX_CHAINS`] chains per item, stating the work asked for.
+fn check_work(chains: u32, items: usize, interventions: &str) -> anyhow::Result<()> {
+    if chains <= MAX_CHAINS {
+        return Ok(());
+    }
+    let total = u64::from(chains) * items as u64;
+    bail!(
+        "--chains {chains} is over the limit of {MAX_CHAINS} chains per item: with {items} items \
+         that is {total} chains to sample, each swept by {interventions} (about one answer per \
+         sentence and intervention, 21 per filler setting); give at most {MAX_CHAINS}, or \
+         split the work into several runs with different --seed values"
+    );
 }
 
 /// Opens the model a run uses. The one place a backend is chosen: today the candle Qwen2-Audio
@@ -176,10 +207,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             let protocol = Protocol::resolve(&spec)?;
             let plan = Plan::parse(&args.interventions).map_err(anyhow::Error::msg)?;
             mistake_source(&args.mistake_source)?;
-            if args.chains == 0 {
-                bail!("--chains must be at least 1");
-            }
+            check_counts(args.chains, args.limit)?;
             let items = load_items(data, args.format, args.limit, args.quiet)?;
+            check_work(args.chains, items.len(), &plan.spec())?;
             let model_box = open_model(model, &args.device, args.dtype.as_deref())?;
             let m = Manifest {
                 faithscope_version: version(),
@@ -230,8 +260,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         manifest.seed,
         manifest.chains,
     );
-    let show = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let s: RunSummary = run_items(&mut store, &mut sweep, &items, show)?;
+    let progress = Progress::for_stderr(args.quiet);
+    let s: RunSummary = run_items(&mut store, &mut sweep, &items, progress)?;
     if !args.quiet {
         eprintln!(
             "{}: {} items done, {} failed now, {} failed before (errors.jsonl); {} trials written, {} already there; {} flips in all",

@@ -3,10 +3,11 @@
 //! [`load`] detects the format of a file or folder (or takes the one given), reads every item it
 //! can, and collects what is wrong with the rest as [`Problem`]s. Every loader hands its items to
 //! one shared validation step (`collect`): gold among the choices, at least two choices, unique
-//! ids, audio paths that stay inside the dataset folder. Audio contents are not read here; a
-//! missing or broken clip is reported when the clip is first needed.
+//! ids, audio paths that stay inside the dataset folder. Audio contents are not read while
+//! loading; [`clips::check_clips`] checks that the clips exist, or decodes every one.
 
 mod airbench;
+pub mod clips;
 mod collect;
 mod detect;
 mod mmar;

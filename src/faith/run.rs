@@ -434,32 +434,180 @@ pub struct RunSummary {
     pub flips: usize,
 }
 
+/// How [`run_items`] shows its progress on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing.
+    Hidden,
+    /// An indicatif bar, for a terminal.
+    Bar,
+    /// Plain lines (`items 12/240 done, ...  ETA 3m05s`) after every 1% of the items, at least
+    /// every [`LINE_EVERY`], and after the last: for a log file or a pipe.
+    Lines,
+}
+
+/// The longest wait between two progress lines of [`Progress::Lines`].
+pub const LINE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Progress {
+    /// The bar when stderr is a terminal, plain lines when it is not, nothing when `quiet`.
+    pub fn for_stderr(quiet: bool) -> Progress {
+        if quiet {
+            Progress::Hidden
+        } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            Progress::Bar
+        } else {
+            Progress::Lines
+        }
+    }
+}
+
+impl From<bool> for Progress {
+    /// `true`: the bar; `false`: nothing.
+    fn from(show: bool) -> Self {
+        if show {
+            Progress::Bar
+        } else {
+            Progress::Hidden
+        }
+    }
+}
+
+/// The progress display of one [`run_items`] call.
+struct Reporter {
+    mode: Progress,
+    bar: indicatif::ProgressBar,
+    total: usize,
+    start: Instant,
+    last_line: Instant,
+    /// Items handled so far (any outcome) and of them the ones that cost work now.
+    seen: usize,
+    worked: usize,
+}
+
+impl Reporter {
+    fn new(mode: Progress, total: usize) -> Self {
+        let bar = if mode == Progress::Bar {
+            let b = indicatif::ProgressBar::new(total as u64);
+            let style = indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} items  {msg}  [{elapsed_precise} < {eta}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            b.set_style(style);
+            b
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let now = Instant::now();
+        Reporter {
+            mode,
+            bar,
+            total,
+            start: now,
+            last_line: now,
+            seen: 0,
+            worked: 0,
+        }
+    }
+
+    /// A message about one item (a skipped item's reason).
+    fn note(&self, msg: String) {
+        match self.mode {
+            Progress::Hidden => {}
+            Progress::Bar => self.bar.println(msg),
+            Progress::Lines => eprintln!("{msg}"),
+        }
+    }
+
+    /// One more item handled; `worked` when it ran (not skipped as failed before).
+    fn item(&mut self, worked: bool, s: &RunSummary, store: &RunStore) {
+        self.seen += 1;
+        self.worked += usize::from(worked);
+        let rate = s.trials_written as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+        let msg = format!(
+            "{} trials, {rate:.1}/s, {} flips",
+            store.trial_count(),
+            store.flips()
+        );
+        match self.mode {
+            Progress::Hidden => {}
+            Progress::Bar => {
+                self.bar.set_message(msg);
+                self.bar.inc(1);
+            }
+            Progress::Lines => {
+                let step = self.total.div_ceil(100).max(1);
+                let due = self.seen % step == 0
+                    || self.seen == self.total
+                    || self.last_line.elapsed() >= LINE_EVERY;
+                if due {
+                    self.last_line = Instant::now();
+                    eprintln!("{}", self.line(s, &msg));
+                }
+            }
+        }
+    }
+
+    /// `items 12/240 done (1 failed), 300 trials, 2.0/s, 4 flips, 1m20s elapsed, ETA 25m00s`.
+    fn line(&self, s: &RunSummary, msg: &str) -> String {
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let failed = s.items_failed + s.items_failed_before;
+        let failed = if failed > 0 {
+            format!(" ({failed} failed)")
+        } else {
+            String::new()
+        };
+        let eta = if self.seen == self.total {
+            "done".to_string()
+        } else if self.worked == 0 {
+            "ETA unknown".to_string()
+        } else {
+            let left = (self.total - self.seen) as f64 * elapsed / self.worked as f64;
+            format!("ETA {}", duration(left))
+        };
+        format!(
+            "items {}/{} done{failed}, {msg}, {} elapsed, {eta}",
+            self.seen,
+            self.total,
+            duration(elapsed)
+        )
+    }
+
+    fn finish(&self) {
+        self.bar.finish();
+    }
+
+    fn abandon(&self) {
+        self.bar.abandon();
+    }
+}
+
+/// `42s`, `3m05s`, `2h07m`.
+fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
 /// Runs the sweep over `items`, appending to the store; a failing item is recorded in
 /// `errors.jsonl` and the run goes on. Only a failure to write the run files stops it.
+/// `progress` is a [`Progress`] (or `true` for the bar, `false` for nothing).
 pub fn run_items(
     store: &mut RunStore,
     sweep: &mut Sweep,
     items: &[Item],
-    show_progress: bool,
+    progress: impl Into<Progress>,
 ) -> Result<RunSummary, RunError> {
-    let bar = if show_progress {
-        let b = indicatif::ProgressBar::new(items.len() as u64);
-        let style = indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} items  {msg}  [{elapsed_precise} < {eta}]",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-        b.set_style(style);
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let start = Instant::now();
+    let mut shown = Reporter::new(progress.into(), items.len());
     let before = store.trial_count();
     let mut s = RunSummary::default();
     for item in items {
         if store.failed(&item.id) {
             s.items_failed_before += 1;
-            bar.inc(1);
+            shown.item(false, &s, store);
             continue;
         }
         match sweep.run_item(item, store) {
@@ -468,7 +616,7 @@ pub fn run_items(
                 s.trials_skipped += st.skipped;
             }
             Err(SweepError::Store { item, source }) => {
-                bar.abandon();
+                shown.abandon();
                 return Err(RunError::Io {
                     path: store.dir.join(format!("(item {item})")),
                     source,
@@ -476,20 +624,14 @@ pub fn run_items(
             }
             Err(e) => {
                 s.items_failed += 1;
-                bar.println(format!("skipping item {}: {e}", item.id));
+                shown.note(format!("skipping item {}: {e}", item.id));
                 store.record_error(&item.id, &e)?;
             }
         }
         s.trials_written = store.trial_count() - before;
-        let rate = s.trials_written as f64 / start.elapsed().as_secs_f64().max(1e-9);
-        bar.set_message(format!(
-            "{} trials, {rate:.1}/s, {} flips",
-            store.trial_count(),
-            store.flips()
-        ));
-        bar.inc(1);
+        shown.item(true, &s, store);
     }
-    bar.finish();
+    shown.finish();
     s.flips = store.flips();
     Ok(s)
 }

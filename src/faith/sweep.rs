@@ -236,6 +236,24 @@ pub enum SweepError {
 }
 
 impl SweepError {
+    /// The error of a model call at `stage`; a clip the backend could not decode is an
+    /// [`SweepError::Audio`] (kind `audio` in `errors.jsonl`), not a model error.
+    pub fn model(item: &Item, chain: u32, stage: impl Into<String>, source: ModelError) -> Self {
+        match source {
+            ModelError::Audio(e) => SweepError::Audio {
+                item: item.id.clone(),
+                path: item.audio.display().to_string(),
+                detail: e.reason(),
+            },
+            source => SweepError::Model {
+                item: item.id.clone(),
+                chain,
+                stage: stage.into(),
+                source,
+            },
+        }
+    }
+
     /// A short machine-readable kind for `errors.jsonl`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -350,12 +368,7 @@ impl<'a> Sweep<'a> {
                 &gen_params(&self.protocol.cot, seed),
                 on_delta,
             )
-            .map_err(|source| SweepError::Model {
-                item: item.id.clone(),
-                chain: chain_id,
-                stage: "chain".into(),
-                source,
-            })?;
+            .map_err(|source| SweepError::model(item, chain_id, "chain", source))?;
         let generated = gen.text.trim().to_string();
         let sanitized = sanitize(self.protocol, &generated);
         Ok(Chain {
@@ -417,11 +430,8 @@ impl<'a> Sweep<'a> {
                 let seed = self.seed_for(&item.id, chain.chain_id, &key);
                 let text = join_sentences(&s[..k]);
                 let para = model_paraphrase(self.reasoner, self.protocol, item, &text, seed)
-                    .map_err(|source| SweepError::Model {
-                        item: item.id.clone(),
-                        chain: chain.chain_id,
-                        stage: key.clone(),
-                        source,
+                    .map_err(|source| {
+                        SweepError::model(item, chain.chain_id, key.clone(), source)
                     })?;
                 let Some(para) = para else { continue };
                 self.run_variant(
@@ -495,11 +505,8 @@ impl<'a> Sweep<'a> {
             }
             MistakeSource::Model => {
                 model_mistake(self.reasoner, self.protocol, item, sentence, seed).map_err(
-                    |source| SweepError::Model {
-                        item: item.id.clone(),
-                        chain: chain.chain_id,
-                        stage: format!("mistake:{i}"),
-                        source,
+                    |source| {
+                        SweepError::model(item, chain.chain_id, format!("mistake:{i}"), source)
                     },
                 )
             }
@@ -521,12 +528,7 @@ impl<'a> Sweep<'a> {
         }
         let trial = self
             .answer_variant(ctx.item, ctx.chain, ctx.baseline.as_ref(), v)
-            .map_err(|source| SweepError::Model {
-                item: ctx.item.id.clone(),
-                chain: chain_id,
-                stage: v.key.clone(),
-                source,
-            })?;
+            .map_err(|source| SweepError::model(ctx.item, chain_id, v.key.clone(), source))?;
         sink.put_trial(&trial).map_err(|source| SweepError::Store {
             item: ctx.item.id.clone(),
             source,

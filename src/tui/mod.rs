@@ -107,20 +107,17 @@ pub struct Prepared {
 
 /// Loads the dataset, protocol, run, annotations, keymap and theme.
 pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
-    let data = opts.data.clone().unwrap_or_else(|| {
+    let data = match &opts.data {
+        Some(d) => d.clone(),
         // The synthetic test split is what the demo models were trained for.
-        [DEMO_DATA, "samples"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-            .unwrap_or_else(|| PathBuf::from("samples"))
-    });
-    let demo = opts.model.is_none() && Path::new(DEMO_MODEL).join("config.json").exists();
-    let first = opts.model.clone().or(demo.then(|| DEMO_MODEL.to_string()));
-    let compare = opts.compare.clone().or_else(|| {
-        (demo && Path::new(DEMO_COMPARE).join("config.json").exists())
-            .then(|| DEMO_COMPARE.to_string())
-    });
+        None => crate::samples::default_data(DEMO_DATA, "--data DATASET")?,
+    };
+    let demo = (opts.model.is_none())
+        .then(|| crate::samples::demo_model(DEMO_MODEL))
+        .flatten();
+    let first = opts.model.clone().or(demo.clone());
+    let compare = (opts.compare.clone())
+        .or_else(|| demo.and_then(|_| crate::samples::demo_model(DEMO_COMPARE)));
     let protocol_spec = opts
         .protocol
         .clone()
