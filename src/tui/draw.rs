@@ -10,6 +10,7 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
+use crate::audio::display::column_levels;
 use crate::data::Item;
 use crate::faith::trial::{InterventionKind, Trial};
 
@@ -289,6 +290,11 @@ fn audio(f: &mut Frame, s: &State, area: Rect) {
     let buf = f.buffer_mut();
     let wave = t.role(t.wave);
     let shades = [' ', '░', '▒', '▓', '█'];
+    let levels = if a.spectrogram {
+        Vec::new()
+    } else {
+        column_levels(&clip.peaks, w)
+    };
     for x in 0..w {
         for y in 0..h {
             let ch = if a.spectrogram {
@@ -302,23 +308,7 @@ fn audio(f: &mut Frame, s: &State, area: Rect) {
                 let level = ((db + 80.0) / 80.0).clamp(0.0, 1.0);
                 shades[(level * 4.0).round() as usize]
             } else {
-                let c0 = x * clip.peaks.len() / w;
-                let c1 = ((x + 1) * clip.peaks.len() / w).max(c0 + 1);
-                let amp = clip.peaks[c0..c1.min(clip.peaks.len())]
-                    .iter()
-                    .map(|(lo, hi)| lo.abs().max(hi.abs()))
-                    .fold(0.0f32, f32::max)
-                    .min(1.0);
-                // Distance of this row's centre from the middle, in [0, 1].
-                let centre = (y as f32 + 0.5) / h as f32;
-                let dist = (centre - 0.5).abs() * 2.0;
-                if amp > 0.0 && dist <= amp.max(1.0 / h as f32) {
-                    '█'
-                } else if y == h / 2 {
-                    '─'
-                } else {
-                    ' '
-                }
+                level_glyph(levels[x], h - 1 - y, h)
             };
             let style = if x == head.min(w - 1) && (a.playing || a.position > 0.0) {
                 Style::default()
@@ -332,6 +322,14 @@ fn audio(f: &mut Frame, s: &State, area: Rect) {
             }
         }
     }
+}
+
+/// The glyph of row `row` (0 at the bottom) of `rows` in a column filled to `level` (0 to 1):
+/// bars grow from the bottom in eighths of a row, so three rows show 24 levels.
+fn level_glyph(level: f32, row: usize, rows: usize) -> char {
+    const EIGHTHS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let filled = (level.clamp(0.0, 1.0) * (rows * 8) as f32).round() as usize;
+    EIGHTHS[filled.saturating_sub(row * 8).min(8)]
 }
 
 fn question_lines(s: &State) -> Vec<Line<'static>> {
