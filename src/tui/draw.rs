@@ -10,6 +10,7 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
+use crate::audio::display::column_levels;
 use crate::data::Item;
 use crate::faith::trial::{InterventionKind, Trial};
 
@@ -137,31 +138,91 @@ fn pane<'a>(t: &Theme, title: impl Into<Line<'a>>, focused: bool) -> Block<'a> {
         .title_style(Style::default().fg(t.accent).add_modifier(Modifier::BOLD))
 }
 
+/// Rows the reasoning pane keeps at least (borders included) before the question packs its
+/// choices and the answer pane drops bars.
+const CHAIN_MIN: u16 = 8;
+
+/// Rows the answer pane keeps at least: the baseline / current line with FLIP, a bar for each of
+/// the two answers and the Δp / no-CoT line.
+const ANSWERS_MIN: u16 = 6;
+
 fn inspect(f: &mut Frame, s: &State, area: Rect) {
-    let list_w = (area.width / 4).clamp(22, 40);
+    let list_w = (area.width / 4).clamp(24, 40);
     let [left, right] =
         Layout::horizontal([Constraint::Length(list_w), Constraint::Min(40)]).areas(area);
     items(f, s, left);
-    let q_lines = question_height(s, right.width.saturating_sub(2));
+    // Short terminals (80x24): a two-row audio strip, and the choices packed on shared lines
+    // when one per line would squeeze the reasoning and answer panes.
+    let audio_h = if area.height < 28 { 4 } else { 5 };
+    let q_w = right.width.saturating_sub(2);
+    let mut packed = false;
+    let mut q_lines = question_height(s, q_w, packed);
+    if area.height < audio_h + q_lines + 2 + CHAIN_MIN + ANSWERS_MIN {
+        packed = true;
+        q_lines = question_height(s, q_w, packed);
+    }
     let [audio_r, q_r, rest] = Layout::vertical([
-        Constraint::Length(5),
+        Constraint::Length(audio_h),
         Constraint::Length(q_lines + 2),
-        Constraint::Min(6),
+        Constraint::Min(CHAIN_MIN),
     ])
     .areas(right);
     audio(f, s, audio_r);
-    question(f, s, q_r);
+    question(f, s, q_r, packed);
     let n_choices = s.item().map(|i| i.choices.len()).unwrap_or(2) as u16;
     if rest.width >= 96 {
         let [c, a] = Layout::horizontal([Constraint::Min(40), Constraint::Length(40)]).areas(rest);
         chain(f, s, c);
         answers(f, s, a);
     } else {
-        let [c, a] =
-            Layout::vertical([Constraint::Min(3), Constraint::Length(n_choices + 4)]).areas(rest);
+        // Every bar when there is room; else as many as fit beside a usable reasoning pane.
+        let ans_h = (n_choices + 4)
+            .min(rest.height.saturating_sub(CHAIN_MIN))
+            .max(ANSWERS_MIN)
+            .min(rest.height);
+        let [c, a] = Layout::vertical([Constraint::Min(1), Constraint::Length(ans_h)]).areas(rest);
         chain(f, s, c);
         answers(f, s, a);
     }
+}
+
+/// Bytes of the start that every item id shares, up to and including its last separator
+/// (`-`, `_`, `/`, `.`, `:`): "synth-test-" for the synthetic split. The item list leaves it
+/// out so that the distinguishing ends fit.
+fn common_id_prefix(items: &[Item]) -> usize {
+    let Some(first) = items.first() else {
+        return 0;
+    };
+    if items.len() < 2 {
+        return 0;
+    }
+    let mut n = first.id.len();
+    for it in &items[1..] {
+        n = first
+            .id
+            .bytes()
+            .zip(it.id.bytes())
+            .take(n)
+            .take_while(|(a, b)| a == b)
+            .count();
+    }
+    first.id[..n]
+        .rfind(['-', '_', '/', '.', ':'])
+        .map(|i| i + 1)
+        .unwrap_or(0)
+}
+
+/// `text` cut to `width` columns from the start, keeping its end: "…ection-0001".
+fn keep_end(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    if n <= width {
+        return text.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let tail: String = text.chars().skip(n - (width - 1)).collect();
+    format!("…{tail}")
 }
 
 fn items(f: &mut Frame, s: &State, area: Rect) {
@@ -171,18 +232,11 @@ fn items(f: &mut Frame, s: &State, area: Rect) {
     } else {
         format!(" Items {}/{} ", s.visible.len(), s.items.len())
     };
-    let block = pane(t, title, s.focus == super::state::Focus::Items);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    let [list_r, search_r] = Layout::vertical([
-        Constraint::Min(1),
-        Constraint::Length(if s.searching || !s.filter.is_empty() {
-            1
-        } else {
-            0
-        }),
-    ])
-    .areas(inner);
+    let mut block = pane(t, title, s.focus == Focus::Items);
+    let prefix = common_id_prefix(&s.items);
+    // Room for an id inside the borders: the marks take 5 columns, the gold letter 2.
+    let id_room = (area.width as usize).saturating_sub(2 + 7);
+    let mut elided = false;
     let rows: Vec<ListItem> = s
         .visible
         .iter()
@@ -210,18 +264,49 @@ fn items(f: &mut Frame, s: &State, area: Rect) {
                 .map(|x| x.chars().take(4).collect::<String>())
                 .collect::<Vec<_>>()
                 .join("·");
+            // The whole id where it fits, else its distinguishing end (without the start all
+            // ids share, named at the bottom); the tags only where they fit after it.
+            let id = if it.id.chars().count() <= id_room {
+                it.id.clone()
+            } else {
+                elided = true;
+                keep_end(it.id.get(prefix..).unwrap_or(&it.id), id_room)
+            };
+            let tags =
+                if !tags.is_empty() && id.chars().count() + 1 + tags.chars().count() <= id_room {
+                    format!(" {tags}")
+                } else {
+                    String::new()
+                };
             ListItem::new(Line::from(vec![
                 Span::raw(open),
                 mark(m.flipped, "⇄", t.flip),
                 mark(m.annotated, "✎", t.annotated),
                 mark(m.error, "!", t.error),
                 Span::raw(" "),
-                Span::raw(it.id.clone()),
-                Span::styled(format!(" {tags}"), t.dimmed()),
+                Span::raw(id),
+                Span::styled(tags, t.dimmed()),
                 Span::styled(format!(" {gold}"), t.role(t.gold)),
             ]))
         })
         .collect();
+    if elided && prefix > 0 {
+        block = block.title_bottom(Line::styled(
+            format!(" ids: {}… ", &s.items[0].id[..prefix]),
+            t.dimmed(),
+        ));
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let [list_r, search_r] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(if s.searching || !s.filter.is_empty() {
+            1
+        } else {
+            0
+        }),
+    ])
+    .areas(inner);
     let mut ls = ListState::default().with_selected(Some(s.list_cursor));
     f.render_stateful_widget(
         List::new(rows).highlight_style(t.selected()),
@@ -304,6 +389,11 @@ fn audio(f: &mut Frame, s: &State, area: Rect) {
     let buf = f.buffer_mut();
     let wave = t.role(t.wave);
     let shades = [' ', '░', '▒', '▓', '█'];
+    let levels = if a.spectrogram {
+        Vec::new()
+    } else {
+        column_levels(&clip.peaks, w)
+    };
     for x in 0..w {
         for y in 0..h {
             let ch = if a.spectrogram {
@@ -317,23 +407,7 @@ fn audio(f: &mut Frame, s: &State, area: Rect) {
                 let level = ((db + 80.0) / 80.0).clamp(0.0, 1.0);
                 shades[(level * 4.0).round() as usize]
             } else {
-                let c0 = x * clip.peaks.len() / w;
-                let c1 = ((x + 1) * clip.peaks.len() / w).max(c0 + 1);
-                let amp = clip.peaks[c0..c1.min(clip.peaks.len())]
-                    .iter()
-                    .map(|(lo, hi)| lo.abs().max(hi.abs()))
-                    .fold(0.0f32, f32::max)
-                    .min(1.0);
-                // Distance of this row's centre from the middle, in [0, 1].
-                let centre = (y as f32 + 0.5) / h as f32;
-                let dist = (centre - 0.5).abs() * 2.0;
-                if amp > 0.0 && dist <= amp.max(1.0 / h as f32) {
-                    '█'
-                } else if y == h / 2 {
-                    '─'
-                } else {
-                    ' '
-                }
+                level_glyph(levels[x], h - 1 - y, h)
             };
             let style = if x == head.min(w - 1) && (a.playing || a.position > 0.0) {
                 Style::default()
@@ -349,7 +423,16 @@ fn audio(f: &mut Frame, s: &State, area: Rect) {
     }
 }
 
-fn question_lines(s: &State) -> Vec<Line<'static>> {
+/// The glyph of row `row` (0 at the bottom) of `rows` in a column filled to `level` (0 to 1):
+/// bars grow from the bottom in eighths of a row, so three rows show 24 levels.
+fn level_glyph(level: f32, row: usize, rows: usize) -> char {
+    const EIGHTHS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let filled = (level.clamp(0.0, 1.0) * (rows * 8) as f32).round() as usize;
+    EIGHTHS[filled.saturating_sub(row * 8).min(8)]
+}
+
+/// The question and its choices; `packed` puts the choices on shared lines (short terminals).
+fn question_lines(s: &State, packed: bool) -> Vec<Line<'static>> {
     let t = &s.theme;
     let Some(it) = s.item() else {
         return vec![Line::styled("no item", t.dimmed())];
@@ -368,21 +451,26 @@ fn question_lines(s: &State) -> Vec<Line<'static>> {
                 t.role(t.gold).add_modifier(Modifier::BOLD),
             ));
         }
-        lines.push(Line::from(spans));
+        match lines.last_mut() {
+            Some(last) if packed && i > 0 => {
+                last.spans.push(Span::raw("  "));
+                last.spans.extend(spans);
+            }
+            _ => lines.push(Line::from(spans)),
+        }
     }
     lines
 }
 
-fn question_height(s: &State, width: u16) -> u16 {
-    let w = width.max(1) as usize;
-    let n: usize = question_lines(s)
+fn question_height(s: &State, width: u16, packed: bool) -> u16 {
+    let n: usize = question_lines(s, packed)
         .iter()
-        .map(|l| l.width().max(1).div_ceil(w))
+        .map(|l| wrap(&l.to_string(), width.max(1) as usize).len())
         .sum();
     (n as u16).clamp(2, 7)
 }
 
-fn question(f: &mut Frame, s: &State, area: Rect) {
+fn question(f: &mut Frame, s: &State, area: Rect, packed: bool) {
     let t = &s.theme;
     let mut title = " Question ".to_string();
     if let Some(it) = s.item() {
@@ -392,19 +480,19 @@ fn question(f: &mut Frame, s: &State, area: Rect) {
         }
     }
     f.render_widget(
-        Paragraph::new(question_lines(s))
+        Paragraph::new(question_lines(s, packed))
             .wrap(Wrap { trim: true })
             .block(pane(t, title, false)),
         area,
     );
 }
 
-/// Lines of the reasoning pane and the line where the cursor's sentence starts.
-fn chain_lines(s: &State, width: usize) -> (Vec<Line<'static>>, usize) {
+/// Lines of the reasoning pane and the lines `[start, end)` of the cursor's sentence.
+fn chain_lines(s: &State, width: usize) -> (Vec<Line<'static>>, (usize, usize)) {
     let t = &s.theme;
     let c = &s.chain;
     let mut lines: Vec<Line> = Vec::new();
-    let mut cursor_line = 0;
+    let mut cursor_lines = (0, 0);
     let notes = s.item_annotations();
     let streaming = c.streaming;
     let sentences: &[String] = if streaming {
@@ -428,7 +516,7 @@ fn chain_lines(s: &State, width: usize) -> (Vec<Line<'static>>, usize) {
                 ModelStatus::Failed(e) => format!("model failed: {e}"),
             }
         };
-        return (vec![Line::styled(msg, t.dimmed())], 0);
+        return (vec![Line::styled(msg, t.dimmed())], (0, 1));
     }
     let num_w = sentences.len().to_string().len();
     for (i, sent) in sentences.iter().enumerate() {
@@ -446,10 +534,9 @@ fn chain_lines(s: &State, width: usize) -> (Vec<Line<'static>>, usize) {
         if unfinished {
             style = t.dimmed();
         }
-        let selected = !streaming && i == c.cursor && s.focus == Focus::Chain;
-        if !streaming && i == c.cursor {
-            cursor_line = lines.len();
-        }
+        let at_cursor = !streaming && i == c.cursor;
+        let selected = at_cursor && s.focus == Focus::Chain;
+        let start = lines.len();
         let tag = match origin {
             Origin::Original => "",
             Origin::Edited => " [edited]",
@@ -462,21 +549,31 @@ fn chain_lines(s: &State, width: usize) -> (Vec<Line<'static>>, usize) {
             .get(&i)
             .map(|a| format!(" ✎{}", a.kind))
             .unwrap_or_default();
+        // The cursor's sentence is marked by a symbol as well as a style (monochrome):
+        // ▶ while the pane has the focus, ▷ when it does not.
+        let marker = match (at_cursor, selected) {
+            (true, true) => "▶",
+            (true, false) => "▷",
+            _ => " ",
+        };
         let num = if unfinished {
-            format!("{:>num_w$} ", "…")
+            format!("{marker}{:>num_w$} ", "…")
         } else {
-            format!("{:>num_w$} ", i + 1)
+            format!("{marker}{:>num_w$} ", i + 1)
         };
         let num_style = if selected { t.selected() } else { t.dimmed() };
+        if selected {
+            style = style.add_modifier(Modifier::BOLD);
+        }
         // Wrap by hand so that continuation lines indent under the text.
-        let text_w = width.saturating_sub(num_w + 1).max(8);
+        let text_w = width.saturating_sub(num_w + 2).max(8);
         let body = format!("{sent}{}", if unfinished { "▌" } else { "" });
         let wrapped = wrap(&body, text_w);
         for (j, part) in wrapped.into_iter().enumerate() {
             let mut spans = vec![if j == 0 {
                 Span::styled(num.clone(), num_style)
             } else {
-                Span::raw(" ".repeat(num_w + 1))
+                Span::raw(" ".repeat(num_w + 2))
             }];
             spans.push(Span::styled(part, style));
             lines.push(Line::from(spans));
@@ -487,11 +584,21 @@ fn chain_lines(s: &State, width: usize) -> (Vec<Line<'static>>, usize) {
                 last.spans.push(Span::styled(note, t.role(t.annotated)));
             }
         }
+        if at_cursor {
+            cursor_lines = (start, lines.len());
+        }
     }
     if !streaming && c.cursor >= sentences.len() {
-        cursor_line = lines.len().saturating_sub(1);
+        cursor_lines = (lines.len().saturating_sub(1), lines.len());
     }
-    (lines, cursor_line)
+    (lines, cursor_lines)
+}
+
+/// First line shown of `total` lines in `height` rows: the whole cursor sentence `[start, end)`
+/// and the line after it where they fit, else the sentence's start.
+fn chain_scroll(total: usize, (start, end): (usize, usize), height: usize) -> usize {
+    let want_end = (end + 1).min(total);
+    want_end.saturating_sub(height).min(start)
 }
 
 /// Greedy word wrap.
@@ -539,18 +646,33 @@ fn chain(f: &mut Frame, s: &State, area: Rect) {
     } else {
         format!(" Reasoning · {} ", c.label)
     };
-    let block = pane(t, title, s.focus == Focus::Chain);
+    let mut block = pane(t, title, s.focus == Focus::Chain);
     let inner = block.inner(area);
-    f.render_widget(block, area);
-    let (lines, cursor_line) = chain_lines(s, inner.width as usize);
+    let (lines, cursor) = chain_lines(s, inner.width as usize);
     let h = inner.height as usize;
     let scroll = if c.streaming {
         lines.len().saturating_sub(h)
-    } else if cursor_line + 2 > h {
-        (cursor_line + 2 - h).min(lines.len().saturating_sub(1))
     } else {
-        0
+        chain_scroll(lines.len(), cursor, h)
     };
+    // Where the view is in a chain longer than the pane (the cursor keys scroll it).
+    if lines.len() > h {
+        block = block.title_bottom(
+            Line::styled(
+                format!(
+                    " lines {}-{} of {} · {}{} ",
+                    scroll + 1,
+                    (scroll + h).min(lines.len()),
+                    lines.len(),
+                    s.keymap.key_of(Command::Up),
+                    s.keymap.key_of(Command::Down)
+                ),
+                t.dimmed(),
+            )
+            .right_aligned(),
+        );
+    }
+    f.render_widget(block, area);
     f.render_widget(
         Paragraph::new(Text::from(lines)).scroll((scroll as u16, 0)),
         inner,
@@ -575,6 +697,27 @@ fn letter_of(t: Option<&Trial>) -> String {
         .unwrap_or_else(|| "·".into())
 }
 
+/// Index of a choice letter ("C" is 2) among `n` choices.
+fn letter_index(letter: Option<&str>, n: usize) -> Option<usize> {
+    (0..n).find(|&i| Some(Item::letter(i).to_string().as_str()) == letter)
+}
+
+/// Choices (indices, in order) that get a bar when `rows` of `n` fit: all of them, else those
+/// in `keep` (the baseline's and the current answer) and then the first others.
+fn shown_choices(n: usize, rows: usize, keep: &[Option<usize>]) -> Vec<usize> {
+    if n <= rows {
+        return (0..n).collect();
+    }
+    let mut shown: Vec<usize> = Vec::new();
+    for i in keep.iter().flatten().copied().chain(0..n) {
+        if shown.len() < rows && i < n && !shown.contains(&i) {
+            shown.push(i);
+        }
+    }
+    shown.sort_unstable();
+    shown
+}
+
 fn answers(f: &mut Frame, s: &State, area: Rect) {
     let t = &s.theme;
     let b = s.answers.baseline.as_ref();
@@ -595,22 +738,26 @@ fn answers(f: &mut Frame, s: &State, area: Rect) {
         return;
     };
     let pending = if s.answers.pending { " …" } else { "" };
+    let cur = c.or(b);
+    let pct = |x: Option<&Trial>| {
+        x.and_then(|x| x.prob_of(x.predicted_choice.as_deref()?))
+            .map(|p| format!(" {:.0}%", p * 100.0))
+            .unwrap_or_default()
+    };
     let mut lines = vec![Line::from(vec![
         Span::styled("baseline ", t.role(t.baseline)),
         Span::styled(
             letter_of(b),
             t.role(t.baseline).add_modifier(Modifier::BOLD),
         ),
+        Span::styled(pct(b), t.role(t.baseline)),
         Span::raw("   "),
         Span::styled("current ", t.role(t.current)),
         Span::styled(
-            if c.is_some() {
-                letter_of(c)
-            } else {
-                letter_of(b)
-            },
+            letter_of(cur),
             t.role(t.current).add_modifier(Modifier::BOLD),
         ),
+        Span::styled(pct(cur), t.role(t.current)),
         Span::raw(pending),
         if flipped {
             Span::styled("  FLIP", t.alarm())
@@ -620,9 +767,15 @@ fn answers(f: &mut Frame, s: &State, area: Rect) {
             Span::raw("")
         },
     ])];
+    let n = item.choices.len();
+    let keep = [
+        letter_index(b.and_then(|x| x.predicted_choice.as_deref()), n),
+        letter_index(cur.and_then(|x| x.predicted_choice.as_deref()), n),
+    ];
+    // The first line and the last (Δp, no-CoT) stay; bars fill the rows between.
+    let shown = shown_choices(n, (inner.height as usize).saturating_sub(2), &keep);
     let bar_w = ((inner.width as usize).saturating_sub(16) / 2).clamp(3, 16);
-    let cur = c.or(b);
-    for (i, _) in item.choices.iter().enumerate() {
+    for &i in &shown {
         let l = Item::letter(i).to_string();
         let pb = b.and_then(|x| x.prob_of(&l));
         let pc = cur.and_then(|x| x.prob_of(&l));
@@ -661,7 +814,13 @@ fn answers(f: &mut Frame, s: &State, area: Rect) {
     }
     if let Some(n) = &s.answers.no_cot {
         last.push(Span::styled(
-            format!("no-CoT {}", letter_of(Some(n))),
+            format!("no-CoT {} ", letter_of(Some(n))),
+            t.dimmed(),
+        ));
+    }
+    if shown.len() < n {
+        last.push(Span::styled(
+            format!("+{} choices not shown", n - shown.len()),
             t.dimmed(),
         ));
     }
@@ -1121,12 +1280,12 @@ fn short(k: InterventionKind) -> &'static str {
 fn presenter(f: &mut Frame, s: &State, area: Rect) {
     let t = &s.theme;
     let [top, mid, bottom] = Layout::vertical([
-        Constraint::Length(question_height(s, area.width.saturating_sub(2)) + 2),
+        Constraint::Length(question_height(s, area.width.saturating_sub(2), false) + 2),
         Constraint::Min(5),
         Constraint::Length(9),
     ])
     .areas(area);
-    question(f, s, top);
+    question(f, s, top, false);
     chain(f, s, mid);
     let b = letter_of(s.answers.baseline.as_ref());
     let c = s
@@ -1206,6 +1365,47 @@ mod tests {
         assert_eq!(wrap("aa bb cc", 5), vec!["aa bb", "cc"]);
         assert_eq!(wrap("abcdefgh", 3), vec!["abc", "def", "gh"]);
         assert_eq!(wrap("", 3), vec![""]);
+    }
+
+    #[test]
+    fn bars_keep_both_answers_when_not_all_fit() {
+        assert_eq!(
+            shown_choices(6, 10, &[Some(1), Some(5)]),
+            vec![0, 1, 2, 3, 4, 5]
+        );
+        assert_eq!(shown_choices(6, 2, &[Some(1), Some(5)]), vec![1, 5]);
+        assert_eq!(shown_choices(6, 3, &[Some(5), Some(5)]), vec![0, 1, 5]);
+        assert_eq!(shown_choices(6, 1, &[None, Some(4)]), vec![4]);
+        assert!(shown_choices(6, 0, &[Some(1)]).is_empty());
+        assert_eq!(letter_index(Some("F"), 6), Some(5));
+        assert_eq!(letter_index(Some("G"), 6), None);
+    }
+
+    #[test]
+    fn ids_keep_their_distinguishing_end() {
+        assert_eq!(keep_end("synth-test-direction-0001", 12), "…ection-0001");
+        assert_eq!(keep_end("short", 12), "short");
+        assert_eq!(keep_end("abc", 0), "");
+        let mk = |id: &str| Item {
+            id: id.into(),
+            ..crate::tui::testing::items()[0].clone()
+        };
+        let items = [mk("synth-test-count-0000"), mk("synth-test-direction-0001")];
+        assert_eq!(common_id_prefix(&items), "synth-test-".len());
+        let items = [mk("count-0000"), mk("count-0001")];
+        assert_eq!(common_id_prefix(&items), "count-".len());
+        assert_eq!(common_id_prefix(&items[..1]), 0);
+    }
+
+    #[test]
+    fn chain_scroll_shows_the_whole_cursor_sentence() {
+        // 20 lines in 6 rows; the cursor's sentence spans lines 10 and 11.
+        assert_eq!(chain_scroll(20, (10, 12), 6), 7);
+        assert_eq!(chain_scroll(20, (0, 2), 6), 0);
+        assert_eq!(chain_scroll(20, (18, 20), 6), 14);
+        // Longer than the pane: its start.
+        assert_eq!(chain_scroll(20, (5, 15), 6), 5);
+        assert_eq!(chain_scroll(3, (2, 3), 6), 0);
     }
 
     #[test]
