@@ -587,6 +587,9 @@ fn model_resolves_from_a_hub_cache() {
         "--max-tokens",
         "3",
         "--json",
+        // The reference prompt is the bare question (no protocol's wording).
+        "--protocol",
+        "raw",
     ];
     // HF_HUB_CACHE wins; then HF_HOME/hub
     for (var, dir) in [
