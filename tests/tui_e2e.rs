@@ -162,7 +162,10 @@ fn inspector_in_a_real_terminal() {
     let before = t.wait_for("the baseline answer", Duration::from_secs(300), |s| {
         s.contains("Reasoning · original") && s.contains("baseline ") && !s.contains("baseline ·")
     });
-    assert!(before.contains("│1 "), "numbered sentences:\n{before}");
+    assert!(
+        before.contains("1 Let me listen") && before.contains(" 2 "),
+        "numbered sentences:\n{before}"
+    );
     assert!(
         before.contains("Let me listen"),
         "the demo chain:\n{before}"
