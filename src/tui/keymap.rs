@@ -45,6 +45,7 @@ pub enum Command {
     ScreenInspect,
     ScreenSweep,
     ScreenAggregate,
+    AggregateSeries,
     Presenter,
     Mouse,
     Theme,
