@@ -379,6 +379,50 @@ fn per_group_flip_lines_wrap_inside_the_measures_pane() {
 }
 
 #[test]
+fn presenter_shows_the_choice_texts_and_probabilities() {
+    let c = ctx();
+    let mut s = flipped(Theme::builtin("monochrome").unwrap());
+    drive(&mut s, &c, Action::Command(Command::Presenter));
+    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| draw(f, &s)).unwrap();
+    let answer = pane_text(&term, "Answer").join("\n");
+    assert!(answer.contains("dog · 80%   →   cat · 70%"), "{answer}");
+    assert!(answer.contains("P(A) 80% → 30%"), "{answer}");
+    assert!(answer.contains("F L I P"), "{answer}");
+    // Six choices, answer F: its text and probability too.
+    let mut s = six_choices_flipped_to_f(Theme::builtin("monochrome").unwrap());
+    s.presenter = true;
+    term.draw(|f| draw(f, &s)).unwrap();
+    let answer = pane_text(&term, "Answer").join("\n");
+    assert!(answer.contains("two · 62%   →   six · 55%"), "{answer}");
+    assert!(answer.contains("P(B) 62% → 20%"), "{answer}");
+}
+
+#[test]
+fn sweep_cells_say_they_hold_the_baseline_answers_probability() {
+    let c = ctx();
+    let mut s = flipped(Theme::default());
+    drive(&mut s, &c, Action::Command(Command::Revert));
+    drive(&mut s, &c, Action::Command(Command::ScreenSweep));
+    let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    term.draw(|f| draw(f, &s)).unwrap();
+    let table = pane_text(&term, "Sweep");
+    assert!(table[1].contains("ans · P(A)   ans · P(A)"), "{table:#?}");
+    // k = 0: the answer is B and P(A), the baseline answer's probability, is 30%.
+    let k0 = s
+        .sweep
+        .trials
+        .iter()
+        .find(|t| t.num_sentences_provided == Some(0))
+        .unwrap();
+    let p = format!("{:.0}%", k0.prob_of("A").unwrap() * 100.0);
+    assert!(
+        table[2].starts_with(&format!("0   B {p} FLIP")),
+        "{table:#?}"
+    );
+}
+
+#[test]
 fn any_size_draws_without_panic() {
     let s = flipped(Theme::default());
     for w in [0u16, 1, 2, 10, 79, 80, 81, 200] {

@@ -322,8 +322,17 @@ fn common_id_prefix(items: &[Item]) -> usize {
         .unwrap_or(0)
 }
 
-/// `text` cut to `width` columns from the start, keeping its end: "…ection-0001".
-fn keep_end(text: &str, width: usize) -> String {
+/// Which part of a shortened text stays.
+#[derive(Clone, Copy)]
+enum Keep {
+    /// The start ("a long cho…"), for prose.
+    Start,
+    /// The end ("…ection-0001"), for ids whose ends tell them apart.
+    End,
+}
+
+/// `text` in at most `width` columns, an ellipsis standing for what is cut.
+fn shorten(text: &str, width: usize, keep: Keep) -> String {
     let n = text.chars().count();
     if n <= width {
         return text.to_string();
@@ -331,8 +340,13 @@ fn keep_end(text: &str, width: usize) -> String {
     if width == 0 {
         return String::new();
     }
-    let tail: String = text.chars().skip(n - (width - 1)).collect();
-    format!("…{tail}")
+    match keep {
+        Keep::Start => format!("{}…", text.chars().take(width - 1).collect::<String>()),
+        Keep::End => format!(
+            "…{}",
+            text.chars().skip(n - (width - 1)).collect::<String>()
+        ),
+    }
 }
 
 fn items(f: &mut Frame, s: &State, area: Rect) {
@@ -380,7 +394,7 @@ fn items(f: &mut Frame, s: &State, area: Rect) {
                 it.id.clone()
             } else {
                 elided = true;
-                keep_end(it.id.get(prefix..).unwrap_or(&it.id), id_room)
+                shorten(it.id.get(prefix..).unwrap_or(&it.id), id_room, Keep::End)
             };
             let tags =
                 if !tags.is_empty() && id.chars().count() + 1 + tags.chars().count() <= id_room {
@@ -1343,6 +1357,41 @@ fn presenter(f: &mut Frame, s: &State, area: Rect) {
         .unwrap_or_else(|| b.clone());
     let flipped = s.flipped();
     let big = |x: &str| x.chars().flat_map(|ch| [ch, ' ']).collect::<String>();
+    // Under each letter its choice text and probability; then how the baseline answer's
+    // probability moved.
+    let side_w = (bottom.width as usize).saturating_sub(12) / 2;
+    let said = |x: Option<&Trial>| -> String {
+        let Some(x) = x else {
+            return String::new();
+        };
+        let l = x.predicted_choice.as_deref();
+        let text = s
+            .item()
+            .zip(letter_index(l, s.item().map_or(0, |i| i.choices.len())))
+            .map(|(it, i)| it.choices[i].clone())
+            .unwrap_or_else(|| "(no choice)".into());
+        let p = l
+            .and_then(|l| x.prob_of(l))
+            .map(|p| format!(" · {:.0}%", p * 100.0))
+            .unwrap_or_default();
+        let p_w = p.chars().count();
+        format!(
+            "{}{p}",
+            shorten(&text, side_w.saturating_sub(p_w), Keep::Start)
+        )
+    };
+    let base_t = s.answers.baseline.as_ref();
+    let cur_t = s.answers.current.as_ref().or(base_t);
+    let shift = match (base_t, s.answers.current.as_ref()) {
+        (Some(b0), Some(c1)) => b0.predicted_choice.as_deref().and_then(|l| {
+            Some(format!(
+                "P({l}) {:.0}% → {:.0}%",
+                b0.prob_of(l)? * 100.0,
+                c1.prob_of(l)? * 100.0
+            ))
+        }),
+        _ => None,
+    };
     let lines = vec![
         Line::raw(""),
         Line::from(vec![
@@ -1356,7 +1405,13 @@ fn presenter(f: &mut Frame, s: &State, area: Rect) {
             Span::styled(big(&c), t.role(t.current).add_modifier(Modifier::BOLD)),
         ])
         .alignment(Alignment::Center),
-        Line::raw(""),
+        Line::from(vec![
+            Span::styled(said(base_t), t.role(t.baseline)),
+            Span::raw("   →   "),
+            Span::styled(said(cur_t), t.role(t.current)),
+        ])
+        .alignment(Alignment::Center),
+        Line::styled(shift.unwrap_or_default(), t.dimmed()).alignment(Alignment::Center),
         if flipped {
             Line::styled(
                 " ⚠  F L I P  ⚠ ",
@@ -1430,9 +1485,16 @@ mod tests {
 
     #[test]
     fn ids_keep_their_distinguishing_end() {
-        assert_eq!(keep_end("synth-test-direction-0001", 12), "…ection-0001");
-        assert_eq!(keep_end("short", 12), "short");
-        assert_eq!(keep_end("abc", 0), "");
+        assert_eq!(
+            shorten("synth-test-direction-0001", 12, Keep::End),
+            "…ection-0001"
+        );
+        assert_eq!(
+            shorten("synth-test-direction-0001", 6, Keep::Start),
+            "synth…"
+        );
+        assert_eq!(shorten("short", 12, Keep::End), "short");
+        assert_eq!(shorten("abc", 0, Keep::Start), "");
         let mk = |id: &str| Item {
             id: id.into(),
             ..crate::tui::testing::items()[0].clone()
