@@ -220,6 +220,208 @@ fn at_80x24_the_answers_the_flip_the_cursor_sentence_and_the_ids_are_on_screen()
     );
 }
 
+/// Text of the pane whose top border starts with `title` (inside its borders).
+fn pane_text(term: &Terminal<TestBackend>, title: &str) -> Vec<String> {
+    let screen = rows(term);
+    let (y0, x0) = screen
+        .iter()
+        .enumerate()
+        .find_map(|(y, r)| {
+            let at = r.find(title)?;
+            Some((y, r[..at].chars().count() - 2))
+        })
+        .unwrap_or_else(|| panic!("no pane {title}: {}", screen.join("\n")));
+    let top: Vec<char> = screen[y0].chars().collect();
+    let x1 = (x0 + 1..top.len())
+        .find(|&x| matches!(top[x], '┐' | '┓'))
+        .unwrap();
+    let y1 = (y0 + 1..screen.len())
+        .find(|&y| matches!(screen[y].chars().nth(x0), Some('└' | '┗')))
+        .unwrap();
+    (y0 + 1..y1)
+        .map(|y| screen[y].chars().skip(x0 + 1).take(x1 - x0 - 1).collect())
+        .collect()
+}
+
+#[test]
+fn monochrome_marks_focus_and_cursor_without_colour() {
+    let c = ctx();
+    let mut s = flipped(Theme::builtin("monochrome").unwrap());
+    drive(&mut s, &c, Action::Command(Command::Revert));
+    s.chain.cursor = 1;
+    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let focused = |term: &Terminal<TestBackend>, title: &str| {
+        rows(term)
+            .iter()
+            .any(|r| r.contains(&format!("┏ {title}")) || r.contains(&format!("┏▶ {title}")))
+    };
+    term.draw(|f| draw(f, &s)).unwrap();
+    assert!(focused(&term, "Reasoning"), "{}", rows(&term).join("\n"));
+    assert!(!focused(&term, "Items"));
+    assert!(rows(&term).iter().any(|r| r.contains("▶2 The barking")));
+    drive(&mut s, &c, Action::Command(Command::FocusNext));
+    term.draw(|f| draw(f, &s)).unwrap();
+    assert!(focused(&term, "Items"), "{}", rows(&term).join("\n"));
+    assert!(!focused(&term, "Reasoning"));
+    assert!(rows(&term).iter().any(|r| r.contains("▷2 The barking")));
+    // The focused pane's title is in reverse video, which needs no colour.
+    let buf = term.backend().buffer();
+    let title_cell = &buf[(2, 0)];
+    assert_eq!(title_cell.symbol(), "I");
+    assert!(title_cell
+        .modifier
+        .contains(ratatui::style::Modifier::REVERSED));
+}
+
+/// The flipped state after the sweep and four more interventions (filler, paraphrase, an edit
+/// and the truncation), on the aggregate screen.
+fn five_interventions(theme: Theme) -> State {
+    let c = ctx();
+    let mut s = flipped(theme);
+    let cmd = |s: &mut State, k| drive(s, &c, Action::Command(k));
+    cmd(&mut s, Command::Revert);
+    cmd(&mut s, Command::ScreenSweep);
+    cmd(&mut s, Command::ScreenInspect);
+    s.chain.cursor = 1;
+    cmd(&mut s, Command::Filler);
+    cmd(&mut s, Command::Revert);
+    cmd(&mut s, Command::Paraphrase);
+    cmd(&mut s, Command::Revert);
+    cmd(&mut s, Command::Edit);
+    drive(&mut s, &c, Action::Paste(" Or is it a cat?".into()));
+    drive(
+        &mut s,
+        &c,
+        Action::Key(ratatui::crossterm::event::KeyEvent::new(
+            ratatui::crossterm::event::KeyCode::Char('s'),
+            ratatui::crossterm::event::KeyModifiers::CONTROL,
+        )),
+    );
+    cmd(&mut s, Command::ScreenAggregate);
+    s
+}
+
+#[test]
+fn aggregate_in_monochrome_has_a_legend_distinct_markers_and_one_series_at_a_time() {
+    let c = ctx();
+    let mut s = five_interventions(Theme::builtin("monochrome").unwrap());
+    let agg = s.aggregate.clone().unwrap();
+    let names: Vec<&str> = agg.curves().iter().map(|c| c.intervention.name()).collect();
+    assert!(names.len() >= 3, "{names:?}");
+    let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    term.draw(|f| draw(f, &s)).unwrap();
+    let chart = pane_text(&term, "Consistency").join("\n");
+    // Each curve is named in the legend with its own marker glyph, and the glyphs differ.
+    let markers = ["⠤⠤", "××", "++", "oo", "◆◆", "▲▲"];
+    for (name, m) in names.iter().zip(markers) {
+        assert!(chart.contains(&format!("{m} {name}")), "{name}: {chart}");
+    }
+    assert!(chart.contains("·· 95% interval"), "{chart}");
+    assert!(
+        chart.contains('×'),
+        "the second curve is drawn with ×: {chart}"
+    );
+    insta::assert_snapshot!("aggregate_mono", format!("{:?}", term.backend().buffer()));
+    // One intervention at a time: only its marker is drawn and the border says which.
+    drive(&mut s, &c, Action::Command(Command::AggregateSeries));
+    drive(&mut s, &c, Action::Command(Command::AggregateSeries));
+    term.draw(|f| draw(f, &s)).unwrap();
+    let all = rows(&term).join("\n");
+    let chart = pane_text(&term, "Consistency").join("\n");
+    assert!(
+        all.contains(&format!("{} only · i next", names[1])),
+        "{all}"
+    );
+    assert!(chart.contains(&format!("×× {}", names[1])), "{chart}");
+    assert!(!chart.contains(names[0]), "{chart}");
+    assert!(!chart.contains('⠤') && !chart.contains('+'), "{chart}");
+}
+
+#[test]
+fn per_group_flip_lines_wrap_inside_the_measures_pane() {
+    let s = five_interventions(Theme::default());
+    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| draw(f, &s)).unwrap();
+    let lines = pane_text(&term, "Measures");
+    let text = lines.join(" ");
+    let agg = s.aggregate.as_ref().unwrap();
+    let mut groups = 0;
+    for split in &agg.report.splits {
+        for g in &split.groups {
+            let start = format!("{}={} ·", split.field, g.value);
+            let at = text
+                .find(&start)
+                .unwrap_or_else(|| panic!("{start}: {lines:#?}"));
+            // Every rate of the group is there, whole, after its name.
+            let rest = &text[at + start.len()..];
+            let rates: Vec<String> = g
+                .section
+                .interventions
+                .iter()
+                .filter_map(|iv| Some((iv.intervention, iv.answer_change_pct?)))
+                .filter(|(k, _)| !matches!(k.name(), "baseline" | "no_cot"))
+                .map(|(_, p)| format!("{p:.0}%"))
+                .collect();
+            assert!(rates.len() >= 4, "{rates:?}");
+            let mut from = 0;
+            for r in &rates {
+                let i = rest[from..]
+                    .find(r.as_str())
+                    .unwrap_or_else(|| panic!("{r} in {rest}"));
+                from += i + r.len();
+            }
+            groups += 1;
+        }
+    }
+    assert_eq!(groups, 3);
+    // Nothing runs into the border: continuation lines are indented.
+    assert!(lines.iter().any(|l| l.starts_with("  ")), "{lines:#?}");
+}
+
+#[test]
+fn presenter_shows_the_choice_texts_and_probabilities() {
+    let c = ctx();
+    let mut s = flipped(Theme::builtin("monochrome").unwrap());
+    drive(&mut s, &c, Action::Command(Command::Presenter));
+    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| draw(f, &s)).unwrap();
+    let answer = pane_text(&term, "Answer").join("\n");
+    assert!(answer.contains("dog · 80%   →   cat · 70%"), "{answer}");
+    assert!(answer.contains("P(A) 80% → 30%"), "{answer}");
+    assert!(answer.contains("F L I P"), "{answer}");
+    // Six choices, answer F: its text and probability too.
+    let mut s = six_choices_flipped_to_f(Theme::builtin("monochrome").unwrap());
+    s.presenter = true;
+    term.draw(|f| draw(f, &s)).unwrap();
+    let answer = pane_text(&term, "Answer").join("\n");
+    assert!(answer.contains("two · 62%   →   six · 55%"), "{answer}");
+    assert!(answer.contains("P(B) 62% → 20%"), "{answer}");
+}
+
+#[test]
+fn sweep_cells_say_they_hold_the_baseline_answers_probability() {
+    let c = ctx();
+    let mut s = flipped(Theme::default());
+    drive(&mut s, &c, Action::Command(Command::Revert));
+    drive(&mut s, &c, Action::Command(Command::ScreenSweep));
+    let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    term.draw(|f| draw(f, &s)).unwrap();
+    let table = pane_text(&term, "Sweep");
+    assert!(table[1].contains("ans · P(A)   ans · P(A)"), "{table:#?}");
+    // k = 0: the answer is B and P(A), the baseline answer's probability, is 30%.
+    let k0 = s
+        .sweep
+        .trials
+        .iter()
+        .find(|t| t.num_sentences_provided == Some(0))
+        .unwrap();
+    let p = format!("{:.0}%", k0.prob_of("A").unwrap() * 100.0);
+    assert!(
+        table[2].starts_with(&format!("0   B {p} FLIP")),
+        "{table:#?}"
+    );
+}
+
 #[test]
 fn any_size_draws_without_panic() {
     let s = flipped(Theme::default());

@@ -364,3 +364,46 @@ fn no_model_keeps_everything_else_usable() {
     drive(&mut s, &c, code(KeyCode::Enter));
     assert_eq!(s.open, Some(1));
 }
+
+#[test]
+fn the_series_key_shows_one_intervention_at_a_time_then_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = ctx();
+    let mut s = state(items(), dir.path().join("a.jsonl"), Theme::default());
+    start(&mut s, &c);
+    // Before any panel exists the key says so.
+    drive(&mut s, &c, key('i'));
+    assert_eq!(s.aggregate_series, None);
+    assert_eq!(s.status, "no aggregate panels yet");
+    drive(&mut s, &c, key('2'));
+    drive(&mut s, &c, key('3'));
+    use faithscope::faith::trial::InterventionKind as K;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        drive(&mut s, &c, key('i'));
+        seen.push((s.aggregate_series, s.status.clone()));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (
+                Some(K::EarlyAnswering),
+                "aggregate chart: early_answering only".to_string()
+            ),
+            (
+                Some(K::AddingMistakes),
+                "aggregate chart: adding_mistakes only".to_string()
+            ),
+            (None, "aggregate chart: all interventions".to_string()),
+        ]
+    );
+    // The help lists the key with its description.
+    let b = s
+        .keymap
+        .bindings
+        .iter()
+        .find(|b| b.command == Command::AggregateSeries)
+        .unwrap();
+    assert_eq!(s.keymap.key_of(Command::AggregateSeries), "i");
+    assert!(b.desc.contains("intervention"), "{}", b.desc);
+}

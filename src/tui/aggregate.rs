@@ -1,8 +1,8 @@
 //! Aggregate panels: the faithfulness report (consistency curves with intervals, AOC, accuracy
 //! with and without CoT, splits by track, hop and category) of a run or of this session.
 
-use crate::faith::report::{self, Report};
-use crate::faith::trial::Trial;
+use crate::faith::report::{self, InterventionSummary, Report};
+use crate::faith::trial::{InterventionKind, Trial};
 
 /// What the aggregate screen shows: the report of `faith::report`, with where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,5 +22,56 @@ pub fn build(trials: &[Trial], source: &str) -> Aggregate {
     Aggregate {
         source: source.to_string(),
         report: report::build(trials, &by, Vec::new()),
+    }
+}
+
+impl Aggregate {
+    /// The interventions that have a consistency curve, in the report's order: the series of the
+    /// aggregate chart (their index picks the series' marker and colour).
+    pub fn curves(&self) -> Vec<&InterventionSummary> {
+        self.report
+            .overall
+            .interventions
+            .iter()
+            .filter(|iv| iv.curve.iter().any(|b| b.consistency.is_some()))
+            .collect()
+    }
+
+    /// The series filter after `shown`: all curves (`None`), then each intervention alone in
+    /// turn, then all again.
+    pub fn next_series(&self, shown: Option<InterventionKind>) -> Option<InterventionKind> {
+        let kinds: Vec<InterventionKind> = self.curves().iter().map(|c| c.intervention).collect();
+        match shown.and_then(|k| kinds.iter().position(|&x| x == k)) {
+            None => kinds.first().copied(),
+            Some(i) => kinds.get(i + 1).copied(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faith::trial::InterventionKind as K;
+
+    #[test]
+    fn the_series_key_cycles_through_each_curve_then_all() {
+        let mut s = crate::tui::testing::flipped(crate::tui::theme::Theme::default());
+        let c = crate::tui::testing::ctx();
+        crate::tui::testing::drive(
+            &mut s,
+            &c,
+            crate::tui::state::Action::Command(crate::tui::keymap::Command::ScreenSweep),
+        );
+        let agg = build(&s.session_trials.values().cloned().collect::<Vec<_>>(), "t");
+        let kinds: Vec<K> = agg.curves().iter().map(|c| c.intervention).collect();
+        assert_eq!(kinds, vec![K::EarlyAnswering, K::AddingMistakes]);
+        assert_eq!(agg.next_series(None), Some(K::EarlyAnswering));
+        assert_eq!(
+            agg.next_series(Some(K::EarlyAnswering)),
+            Some(K::AddingMistakes)
+        );
+        assert_eq!(agg.next_series(Some(K::AddingMistakes)), None);
+        // A filter for a curve no longer there starts again from the first.
+        assert_eq!(agg.next_series(Some(K::Filler)), Some(K::EarlyAnswering));
     }
 }

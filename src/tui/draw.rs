@@ -1,12 +1,12 @@
 //! Drawing: `draw(frame, &State)` only reads the state. One function per pane.
 
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{
-    Axis, Block, Borders, Cell, Chart, Clear, Dataset, GraphType, List, ListItem, ListState,
-    Paragraph, Row, Table, Wrap,
+    Axis, Block, BorderType, Borders, Cell, Chart, Clear, Dataset, GraphType, List, ListItem,
+    ListState, Paragraph, Row, Table, Wrap,
 };
 use ratatui::Frame;
 
@@ -131,11 +131,124 @@ fn percent_axis(t: &Theme) -> Axis<'static> {
         .style(t.dimmed())
 }
 
+/// A bordered pane. The focused one is told apart without colour too: thick border, title in
+/// reverse video.
 fn pane<'a>(t: &Theme, title: impl Into<Line<'a>>, focused: bool) -> Block<'a> {
-    Block::bordered()
+    let title_style = Style::default().fg(t.accent).add_modifier(Modifier::BOLD);
+    let block = Block::bordered()
         .title(title)
-        .border_style(t.border(focused))
-        .title_style(Style::default().fg(t.accent).add_modifier(Modifier::BOLD))
+        .border_style(t.border(focused));
+    if focused {
+        block
+            .border_type(BorderType::Thick)
+            .title_style(title_style.add_modifier(Modifier::REVERSED))
+    } else {
+        block.title_style(title_style)
+    }
+}
+
+/// Markers of chart series, one per series so that curves differ without colour; the legend
+/// draws the same glyphs.
+const SERIES_MARKERS: [Marker; 6] = [
+    Marker::Braille,
+    Marker::Custom('×'),
+    Marker::Custom('+'),
+    Marker::Custom('o'),
+    Marker::Custom('◆'),
+    Marker::Custom('▲'),
+];
+
+/// The marker of interval bands (dimmed).
+const BAND_MARKER: char = '·';
+
+/// One curve of a chart: its legend name, points, interval band points (may be empty), style
+/// and marker.
+struct Curve {
+    name: String,
+    points: Vec<(f64, f64)>,
+    band: Vec<(f64, f64)>,
+    style: Style,
+    marker: Marker,
+}
+
+impl Curve {
+    /// The `i`-th series of a chart: the `i`-th marker and the `i`-th of `colours`.
+    fn nth(i: usize, name: String, points: Vec<(f64, f64)>, colours: &[Color]) -> Curve {
+        Curve {
+            name,
+            points,
+            band: Vec::new(),
+            style: Style::default().fg(colours[i % colours.len()]),
+            marker: SERIES_MARKERS[i % SERIES_MARKERS.len()],
+        }
+    }
+}
+
+/// Legend text of a marker: two of its glyphs.
+fn marker_glyph(m: Marker) -> String {
+    match m {
+        Marker::Custom(c) => format!("{c}{c}"),
+        _ => "⠤⠤".into(),
+    }
+}
+
+/// A chart of `curves` over x in `block`, with a legend under it (wrapped over as many lines as
+/// it needs) naming each curve with its marker, and the bands when there are any.
+fn curve_chart(f: &mut Frame, t: &Theme, area: Rect, block: Block, curves: &[Curve]) {
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let mut entries: Vec<(String, Style)> = curves
+        .iter()
+        .map(|c| (format!("{} {}", marker_glyph(c.marker), c.name), c.style))
+        .collect();
+    if curves.iter().any(|c| !c.band.is_empty()) {
+        entries.push((
+            format!("{BAND_MARKER}{BAND_MARKER} 95% interval"),
+            t.dimmed(),
+        ));
+    }
+    let width = inner.width.max(1) as usize;
+    let mut legend: Vec<Line> = vec![Line::default()];
+    for (text, style) in entries {
+        let used = legend.last().map(|l| l.width()).unwrap_or(0);
+        let need = text.chars().count() + if used > 0 { 2 } else { 0 };
+        if used > 0 && used + need > width {
+            legend.push(Line::default());
+        }
+        if let Some(l) = legend.last_mut() {
+            if !l.spans.is_empty() {
+                l.spans.push(Span::raw("  "));
+            }
+            l.spans.push(Span::styled(text, style));
+        }
+    }
+    let legend_h = (legend.len() as u16).min(inner.height.saturating_sub(4));
+    let [chart_r, legend_r] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(legend_h)]).areas(inner);
+    let mut sets = Vec::new();
+    for c in curves {
+        if !c.band.is_empty() {
+            sets.push(
+                Dataset::default()
+                    .marker(Marker::Custom(BAND_MARKER))
+                    .graph_type(GraphType::Scatter)
+                    .style(c.style.add_modifier(Modifier::DIM))
+                    .data(&c.band),
+            );
+        }
+        sets.push(
+            Dataset::default()
+                .marker(c.marker)
+                .graph_type(GraphType::Line)
+                .style(c.style)
+                .data(&c.points),
+        );
+    }
+    f.render_widget(
+        Chart::new(sets).x_axis(x_axis(t)).y_axis(percent_axis(t)),
+        chart_r,
+    );
+    f.render_widget(Paragraph::new(legend), legend_r);
 }
 
 /// Rows the reasoning pane keeps at least (borders included) before the question packs its
@@ -212,8 +325,17 @@ fn common_id_prefix(items: &[Item]) -> usize {
         .unwrap_or(0)
 }
 
-/// `text` cut to `width` columns from the start, keeping its end: "…ection-0001".
-fn keep_end(text: &str, width: usize) -> String {
+/// Which part of a shortened text stays.
+#[derive(Clone, Copy)]
+enum Keep {
+    /// The start ("a long cho…"), for prose.
+    Start,
+    /// The end ("…ection-0001"), for ids whose ends tell them apart.
+    End,
+}
+
+/// `text` in at most `width` columns, an ellipsis standing for what is cut.
+fn shorten(text: &str, width: usize, keep: Keep) -> String {
     let n = text.chars().count();
     if n <= width {
         return text.to_string();
@@ -221,8 +343,13 @@ fn keep_end(text: &str, width: usize) -> String {
     if width == 0 {
         return String::new();
     }
-    let tail: String = text.chars().skip(n - (width - 1)).collect();
-    format!("…{tail}")
+    match keep {
+        Keep::Start => format!("{}…", text.chars().take(width - 1).collect::<String>()),
+        Keep::End => format!(
+            "…{}",
+            text.chars().skip(n - (width - 1)).collect::<String>()
+        ),
+    }
 }
 
 fn items(f: &mut Frame, s: &State, area: Rect) {
@@ -270,7 +397,7 @@ fn items(f: &mut Frame, s: &State, area: Rect) {
                 it.id.clone()
             } else {
                 elided = true;
-                keep_end(it.id.get(prefix..).unwrap_or(&it.id), id_room)
+                shorten(it.id.get(prefix..).unwrap_or(&it.id), id_room, Keep::End)
             };
             let tags =
                 if !tags.is_empty() && id.chars().count() + 1 + tags.chars().count() <= id_room {
@@ -603,9 +730,14 @@ fn chain_scroll(total: usize, (start, end): (usize, usize), height: usize) -> us
 
 /// Greedy word wrap.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    wrap_words(text.split_whitespace(), width)
+}
+
+/// Greedy wrap of `words` (each kept whole where it fits in `width`) joined by single spaces.
+fn wrap_words<'a>(words: impl IntoIterator<Item = &'a str>, width: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut line = String::new();
-    for word in text.split_whitespace() {
+    for word in words {
         let wl = word.chars().count();
         let ll = line.chars().count();
         if ll > 0 && ll + 1 + wl > width {
@@ -1040,18 +1172,29 @@ fn sweep(f: &mut Frame, s: &State, area: Rect) {
             Cell::from(sent.clone()),
         ]));
     }
+    // A cell is the answer and the baseline answer's probability: "A 0%" is P(B) = 0%.
+    let p_bl = format!("ans · P({})", if bl.is_empty() { "-" } else { &bl });
     let table = Table::new(
         rows,
         [
             Constraint::Length(3),
-            Constraint::Length(11),
-            Constraint::Length(11),
+            Constraint::Length(12),
+            Constraint::Length(12),
             Constraint::Min(10),
         ],
     )
     .header(
-        Row::new(vec!["k", "early ≤k", "mistake @k", "sentence"])
-            .style(t.role(t.accent).add_modifier(Modifier::BOLD)),
+        Row::new(vec![
+            Cell::from("k"),
+            Cell::from(Text::from(vec![
+                Line::raw("early ≤k"),
+                Line::raw(p_bl.clone()),
+            ])),
+            Cell::from(Text::from(vec![Line::raw("mistake @k"), Line::raw(p_bl)])),
+            Cell::from("sentence"),
+        ])
+        .height(2)
+        .style(t.role(t.accent).add_modifier(Modifier::BOLD)),
     )
     .block(pane(t, title, true));
     f.render_widget(table, table_r);
@@ -1065,42 +1208,24 @@ fn sweep(f: &mut Frame, s: &State, area: Rect) {
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
         v
     };
-    let early = pts(InterventionKind::EarlyAnswering);
-    let mistakes = pts(InterventionKind::AddingMistakes);
-    let sets = vec![
-        Dataset::default()
-            .name("early answering")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(t.role(t.current))
-            .data(&early),
-        Dataset::default()
-            .name("mistake at x")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(t.role(t.mistake))
-            .data(&mistakes),
+    let colours = [t.current, t.mistake];
+    let curves = [
+        Curve::nth(
+            0,
+            "early answering after k".into(),
+            pts(InterventionKind::EarlyAnswering),
+            &colours,
+        ),
+        Curve::nth(
+            1,
+            "mistake at sentence k".into(),
+            pts(InterventionKind::AddingMistakes),
+            &colours,
+        ),
     ];
-    f.render_widget(
-        Chart::new(sets)
-            .block(pane(
-                t,
-                format!(" P({bl}) after each intervention, % "),
-                false,
-            ))
-            .x_axis(x_axis(t))
-            .y_axis(percent_axis(t)),
-        chart_r,
-    );
+    let block = pane(t, format!(" P({bl}) after each intervention, % "), false);
+    curve_chart(f, t, chart_r, block, &curves);
 }
-
-/// One curve of the aggregate chart: name, points, interval band points, colour.
-type Series = (
-    String,
-    Vec<(f64, f64)>,
-    Vec<(f64, f64)>,
-    ratatui::style::Color,
-);
 
 fn aggregate(f: &mut Frame, s: &State, area: Rect) {
     let t = &s.theme;
@@ -1117,68 +1242,50 @@ fn aggregate(f: &mut Frame, s: &State, area: Rect) {
     let r = &agg.report.overall;
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(55), Constraint::Min(30)]).areas(area);
-    // Consistency curves with interval bands.
+    // Consistency curves with interval bands; each intervention keeps its marker and colour
+    // when it is shown alone.
     let colours = [t.current, t.mistake, t.baseline, t.wave, t.gold, t.accent];
-    let mut series: Vec<Series> = Vec::new();
-    for (i, iv) in r
-        .interventions
+    let curves: Vec<Curve> = agg
+        .curves()
         .iter()
-        .filter(|iv| !iv.curve.is_empty())
         .enumerate()
-    {
-        let mid: Vec<(f64, f64)> = iv
-            .curve
-            .iter()
-            .filter_map(|b| Some((b.x, b.consistency?.pct)))
-            .collect();
-        let band: Vec<(f64, f64)> = iv
-            .curve
-            .iter()
-            .filter_map(|b| b.consistency)
-            .zip(iv.curve.iter())
-            .flat_map(|(c, b)| [(b.x, c.lo), (b.x, c.hi)])
-            .collect();
-        if !mid.is_empty() {
-            series.push((
-                iv.intervention.name().to_string(),
-                mid,
-                band,
-                colours[i % colours.len()],
-            ));
-        }
-    }
-    let mut sets = Vec::new();
-    for (name, mid, band, col) in &series {
-        sets.push(
-            Dataset::default()
-                .marker(Marker::Dot)
-                .graph_type(GraphType::Scatter)
-                .style(Style::default().fg(*col).add_modifier(Modifier::DIM))
-                .data(band),
-        );
-        sets.push(
-            Dataset::default()
-                .name(name.clone())
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::default().fg(*col))
-                .data(mid),
-        );
-    }
-    f.render_widget(
-        Chart::new(sets)
-            .block(pane(
-                t,
-                format!(
-                    " Consistency with baseline, % (95% bands) · {} ",
-                    agg.source
-                ),
-                true,
-            ))
-            .x_axis(x_axis(t))
-            .y_axis(percent_axis(t)),
-        left,
+        .filter(|(_, iv)| s.aggregate_series.is_none_or(|k| k == iv.intervention))
+        .map(|(i, iv)| {
+            let mid = iv
+                .curve
+                .iter()
+                .filter_map(|b| Some((b.x, b.consistency?.pct)))
+                .collect();
+            let mut c = Curve::nth(i, iv.intervention.name().to_string(), mid, &colours);
+            c.band = iv
+                .curve
+                .iter()
+                .filter_map(|b| Some((b.x, b.consistency?)))
+                .flat_map(|(x, c)| [(x, c.lo), (x, c.hi)])
+                .collect();
+            c
+        })
+        .collect();
+    let shown = match s.aggregate_series {
+        Some(k) => format!("{k} only"),
+        None => "all".into(),
+    };
+    let block = pane(
+        t,
+        format!(" Consistency %, 95% intervals · {} ", agg.source),
+        true,
+    )
+    .title_bottom(
+        Line::styled(
+            format!(
+                " {shown} · {} next ",
+                s.keymap.key_of(Command::AggregateSeries)
+            ),
+            t.dimmed(),
+        )
+        .right_aligned(),
     );
+    curve_chart(f, t, left, block, &curves);
     let fmt = |x: Option<crate::faith::measures::Share>| {
         x.map(|s| format!("{:.1}% [{:.0},{:.0}] n={}", s.pct, s.lo, s.hi, s.n))
             .unwrap_or_else(|| "-".into())
@@ -1247,16 +1354,21 @@ fn aggregate(f: &mut Frame, s: &State, area: Rect) {
                     ))
                 })
                 .collect();
-            lines.push(Line::raw(format!(
-                "{}={} · {}",
-                split.field,
-                g.value,
-                if flips.is_empty() {
-                    "-".into()
+            // Wrapped at the pane's edge, never cut: continuation lines indent by two.
+            let head = format!("{}={} ·", split.field, g.value);
+            let dash = ["-".to_string()];
+            let words = std::iter::once(&head)
+                .chain(if flips.is_empty() {
+                    &dash[..]
                 } else {
-                    flips.join(" ")
-                }
-            )));
+                    &flips[..]
+                })
+                .map(String::as_str);
+            let width = right.width.saturating_sub(4).max(8) as usize;
+            for (j, part) in wrap_words(words, width).into_iter().enumerate() {
+                let indent = if j == 0 { "" } else { "  " };
+                lines.push(Line::raw(format!("{indent}{part}")));
+            }
         }
     }
     f.render_widget(
@@ -1296,6 +1408,41 @@ fn presenter(f: &mut Frame, s: &State, area: Rect) {
         .unwrap_or_else(|| b.clone());
     let flipped = s.flipped();
     let big = |x: &str| x.chars().flat_map(|ch| [ch, ' ']).collect::<String>();
+    // Under each letter its choice text and probability; then how the baseline answer's
+    // probability moved.
+    let side_w = (bottom.width as usize).saturating_sub(12) / 2;
+    let said = |x: Option<&Trial>| -> String {
+        let Some(x) = x else {
+            return String::new();
+        };
+        let l = x.predicted_choice.as_deref();
+        let text = s
+            .item()
+            .zip(letter_index(l, s.item().map_or(0, |i| i.choices.len())))
+            .map(|(it, i)| it.choices[i].clone())
+            .unwrap_or_else(|| "(no choice)".into());
+        let p = l
+            .and_then(|l| x.prob_of(l))
+            .map(|p| format!(" · {:.0}%", p * 100.0))
+            .unwrap_or_default();
+        let p_w = p.chars().count();
+        format!(
+            "{}{p}",
+            shorten(&text, side_w.saturating_sub(p_w), Keep::Start)
+        )
+    };
+    let base_t = s.answers.baseline.as_ref();
+    let cur_t = s.answers.current.as_ref().or(base_t);
+    let shift = match (base_t, s.answers.current.as_ref()) {
+        (Some(b0), Some(c1)) => b0.predicted_choice.as_deref().and_then(|l| {
+            Some(format!(
+                "P({l}) {:.0}% → {:.0}%",
+                b0.prob_of(l)? * 100.0,
+                c1.prob_of(l)? * 100.0
+            ))
+        }),
+        _ => None,
+    };
     let lines = vec![
         Line::raw(""),
         Line::from(vec![
@@ -1309,7 +1456,13 @@ fn presenter(f: &mut Frame, s: &State, area: Rect) {
             Span::styled(big(&c), t.role(t.current).add_modifier(Modifier::BOLD)),
         ])
         .alignment(Alignment::Center),
-        Line::raw(""),
+        Line::from(vec![
+            Span::styled(said(base_t), t.role(t.baseline)),
+            Span::raw("   →   "),
+            Span::styled(said(cur_t), t.role(t.current)),
+        ])
+        .alignment(Alignment::Center),
+        Line::styled(shift.unwrap_or_default(), t.dimmed()).alignment(Alignment::Center),
         if flipped {
             Line::styled(
                 " ⚠  F L I P  ⚠ ",
@@ -1383,9 +1536,16 @@ mod tests {
 
     #[test]
     fn ids_keep_their_distinguishing_end() {
-        assert_eq!(keep_end("synth-test-direction-0001", 12), "…ection-0001");
-        assert_eq!(keep_end("short", 12), "short");
-        assert_eq!(keep_end("abc", 0), "");
+        assert_eq!(
+            shorten("synth-test-direction-0001", 12, Keep::End),
+            "…ection-0001"
+        );
+        assert_eq!(
+            shorten("synth-test-direction-0001", 6, Keep::Start),
+            "synth…"
+        );
+        assert_eq!(shorten("short", 12, Keep::End), "short");
+        assert_eq!(shorten("abc", 0, Keep::Start), "");
         let mk = |id: &str| Item {
             id: id.into(),
             ..crate::tui::testing::items()[0].clone()

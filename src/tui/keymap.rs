@@ -46,6 +46,7 @@ pub enum Command {
     ScreenInspect,
     ScreenSweep,
     ScreenAggregate,
+    AggregateSeries,
     Presenter,
     Mouse,
     Theme,

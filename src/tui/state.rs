@@ -16,7 +16,7 @@ use crate::faith::intervene::{
 use crate::faith::mistakes::{proposed_mistake, Annotation};
 use crate::faith::split::Splitter;
 use crate::faith::sweep::{trial_key, Chain};
-use crate::faith::trial::Trial;
+use crate::faith::trial::{InterventionKind, Trial};
 
 use super::aggregate::Aggregate;
 use super::keymap::{Command, Keymap};
@@ -277,6 +277,8 @@ pub struct State {
     pub run_chains: BTreeMap<String, Chain>,
     /// Aggregate panels (of the run when one is loaded, else of the session).
     pub aggregate: Option<Aggregate>,
+    /// The one intervention the aggregate chart shows (`None`: all of them).
+    pub aggregate_series: Option<InterventionKind>,
     /// Annotations of the annotation file.
     pub annotations: Vec<Annotation>,
     /// The annotation file.
@@ -622,6 +624,7 @@ impl State {
             run_dir: setup.run_dir,
             run_chains: setup.run_chains,
             aggregate: None,
+            aggregate_series: None,
             annotations: setup.annotations,
             annotations_path: setup.annotations_path,
             annotator: setup.annotator,
@@ -1360,6 +1363,19 @@ pub fn command(state: &mut State, c: Command) -> Vec<Effect> {
             state.screen = Screen::Aggregate;
             if state.run_dir.is_none() {
                 return session_aggregate(state);
+            }
+            Vec::new()
+        }
+        Command::AggregateSeries => {
+            match &state.aggregate {
+                Some(a) => {
+                    state.aggregate_series = a.next_series(state.aggregate_series);
+                    state.status = match state.aggregate_series {
+                        Some(k) => format!("aggregate chart: {k} only"),
+                        None => "aggregate chart: all interventions".into(),
+                    };
+                }
+                None => state.status = "no aggregate panels yet".into(),
             }
             Vec::new()
         }
