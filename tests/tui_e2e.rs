@@ -106,7 +106,8 @@ fn inspector_in_a_real_terminal() {
     let before = wait_for("the baseline answer", Duration::from_secs(300), |s| {
         s.contains("Reasoning · original") && s.contains("baseline ") && !s.contains("baseline ·")
     });
-    assert!(before.contains("│1 "), "numbered sentences:\n{before}");
+    // Numbered sentences, the first under the cursor (▶).
+    assert!(before.contains("▶1 "), "numbered sentences:\n{before}");
     assert!(
         before.contains("Let me listen"),
         "the demo chain:\n{before}"
