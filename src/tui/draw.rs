@@ -534,7 +534,7 @@ fn audio(f: &mut Frame, s: &State, area: Rect) {
                 let level = ((db + 80.0) / 80.0).clamp(0.0, 1.0);
                 shades[(level * 4.0).round() as usize]
             } else {
-                level_glyph(levels[x], h - 1 - y, h)
+                level_glyph(levels.get(x).copied().unwrap_or(0.0), h - 1 - y, h)
             };
             let style = if x == head.min(w - 1) && (a.playing || a.position > 0.0) {
                 Style::default()
