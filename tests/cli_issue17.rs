@@ -400,3 +400,80 @@ fn generate_asks_with_the_model_folders_protocol_and_takes_protocol() {
         text(&out.stderr)
     );
 }
+
+// ------------------------------------------------------------------ report plots
+
+/// The `<text>` elements of an SVG: (x, y, content).
+fn svg_texts(svg: &str) -> Vec<(f64, f64, String)> {
+    let attr = |tag: &str, name: &str| -> f64 {
+        let at = tag.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        tag[at..at + tag[at..].find('"').unwrap()].parse().unwrap()
+    };
+    svg.split("<text ")
+        .skip(1)
+        .map(|t| {
+            let (tag, rest) = t.split_once('>').unwrap();
+            let tag = format!(" {tag}");
+            let tag = tag.as_str();
+            let content = rest.split("</text>").next().unwrap().trim().to_string();
+            (attr(tag, "x"), attr(tag, "y"), content)
+        })
+        .collect()
+}
+
+#[test]
+fn report_plots_label_their_axes_and_keep_the_legend_off_the_data() {
+    let Some(shared) = common::shared_data() else {
+        return;
+    };
+    let help = faithscope(&["report", "--help"], &common::repo());
+    let help = text(&help.stdout);
+    assert!(help.contains("SVG and a PNG plot"), "{help}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["report".to_string()];
+    for part in [1, 2] {
+        args.push(
+            shared
+                .join(format!(
+                    "paper-results/random_partial_filler_text_flamingo_hf_mmar-lorem.part_{part}.jsonl"
+                ))
+                .display()
+                .to_string(),
+        );
+    }
+    args.extend(["--plots".into(), dir.path().display().to_string()]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = faithscope(&argv, &common::repo());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(dir.path().join("all-filler.png").is_file());
+    let svg = std::fs::read_to_string(dir.path().join("all-filler.svg")).unwrap();
+    let texts = svg_texts(&svg);
+    let find = |s: &str| {
+        texts
+            .iter()
+            .find(|t| t.2 == s)
+            .unwrap_or_else(|| panic!("no text {s:?} in {texts:?}"))
+    };
+    let x_desc = find("share of the chain&apos;s words replaced by filler (%), bins of 5%");
+    find("% of trials: consistency with the baseline answer, accuracy");
+    // The legend is below the x axis's label, so it covers no data.
+    for entry in ["consistency with the baseline answer", "accuracy"] {
+        assert!(find(entry).1 > x_desc.1, "{entry} at {:?}", find(entry));
+    }
+    // No clipped ticks: the last x tick ("100", centred) and everything else inside the canvas.
+    let x100 = texts
+        .iter()
+        .filter(|t| t.2 == "100")
+        .map(|t| t.0)
+        .fold(0.0, f64::max);
+    assert!(x100 + 15.0 < 860.0, "the 100 tick at x = {x100}");
+    for (x, y, s) in &texts {
+        assert!(
+            (0.0..860.0).contains(x) && (0.0..600.0).contains(y),
+            "{s} at {x},{y}"
+        );
+    }
+    // Every bin here has 40 trials: all get bands, and the caption says where bands stop.
+    assert!(svg.contains("bins with fewer than 10 trials have none"));
+    assert!(!svg.contains("(hollow points)"));
+}

@@ -30,7 +30,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Play an audio file or a dataset item's clip (mono, 16 kHz) with a progress line.
     Play(play::PlayArgs),
-    /// Faithfulness measures of a run directory or of the paper's result files.
+    /// Faithfulness measures of a run directory or of the paper's result files: tables, JSON,
+    /// CSV, and SVG + PNG plots (--plots DIR).
     Report(report::ReportArgs),
     /// Write the synthetic listening-and-reasoning benchmark (clips and items).
     Synth(synth::SynthArgs),

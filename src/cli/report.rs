@@ -1,4 +1,5 @@
-//! `faithscope report`: faithfulness measures of a run directory or of the paper's result files.
+//! `faithscope report`: faithfulness measures of a run directory or of the paper's result files,
+//! as tables, JSON, CSV, and SVG + PNG plots.
 
 use std::path::PathBuf;
 
@@ -22,7 +23,10 @@ pub struct ReportArgs {
     /// Write the same numbers as long-format CSV to this file.
     #[arg(long, value_name = "OUT")]
     pub csv: Option<PathBuf>,
-    /// Draw each curve (with its 95% band and the CoT / no-CoT reference lines) as SVG here.
+    /// Draw each curve as an SVG and a PNG plot in DIR (one pair per intervention and split
+    /// group): consistency with the baseline answer and accuracy over x, with 95% interval
+    /// bands (none for bins of fewer than 10 trials), and the with-CoT / no-CoT accuracies as
+    /// dashed reference lines; the legend sits below the plot.
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
     /// Print the numbers as one JSON document instead of tables.

@@ -1,5 +1,8 @@
 //! SVG and PNG plots of the report's curves: consistency and accuracy over x with their 95%
-//! interval bands, and the full-CoT and no-CoT accuracies as reference lines. plotters draws
+//! interval bands, and the full-CoT and no-CoT accuracies as reference lines. The axes say what
+//! x and y are for the intervention, the legend sits below the plot (never over the data), and
+//! bins with fewer than [`MIN_BAND_N`] trials get no band and a hollow point (said under the
+//! legend), so that a bin of one or two trials does not spike the band. plotters draws
 //! the SVG; resvg rasterises it into the PNG, with the system's fonts (DejaVu Sans, Liberation
 //! Sans, Arial, ... or `FAITHSCOPE_FONT`); no system library is needed, and without any font the
 //! PNG is drawn without its text (the report says which package to install).
@@ -11,9 +14,16 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::faith::report::{InterventionSummary, Report, Section};
+use crate::faith::trial::InterventionKind;
 
 /// Plot size in pixels (SVG user units).
-const SIZE: (u32, u32) = (820, 520);
+const SIZE: (u32, u32) = (860, 600);
+
+/// Height of the legend strip below the chart.
+const LEGEND_H: u32 = 80;
+
+/// Bins with fewer trials than this are drawn without an interval band, as hollow points.
+pub const MIN_BAND_N: usize = 10;
 
 /// What [`write_plots`] wrote.
 #[derive(Debug, Default)]
@@ -157,6 +167,46 @@ fn plot_section(
     Ok(())
 }
 
+/// What x is for an intervention's curve, as the x axis says it.
+pub fn x_label(kind: InterventionKind) -> &'static str {
+    match kind {
+        InterventionKind::EarlyAnswering => "share of the chain's sentences kept (%)",
+        InterventionKind::AddingMistakes => "position of the mistaken sentence in the chain (%)",
+        InterventionKind::Paraphrasing => "share of the chain's sentences paraphrased (%)",
+        InterventionKind::Filler => "share of the chain's words replaced by filler (%)",
+        InterventionKind::AudioMask => "share of the audio masked (%)",
+        _ => "x (%)",
+    }
+}
+
+/// The y axis: both curves are shares of trials.
+pub const Y_LABEL: &str = "% of trials: consistency with the baseline answer, accuracy";
+
+/// One point of a curve: x, the share, its interval, and the bin's trials.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Point {
+    x: f64,
+    pct: f64,
+    lo: f64,
+    hi: f64,
+    n: usize,
+}
+
+/// The runs of consecutive points with at least `min_n` trials: each gets its own band, so a
+/// small bin between two large ones leaves a gap instead of a spike.
+fn band_runs(pts: &[Point], min_n: usize) -> Vec<&[Point]> {
+    pts.split(|p| p.n < min_n)
+        .filter(|run| !run.is_empty())
+        .collect()
+}
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy)]
+enum Mark {
+    Line,
+    Dashed,
+}
+
 /// Draws one intervention's curves on any plotters backend.
 fn draw_curve<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
@@ -168,54 +218,97 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
+    let (upper, lower) = root.split_vertically(SIZE.1 - LEGEND_H);
+    let mut chart = ChartBuilder::on(&upper)
         .caption(caption, ("sans-serif", 22))
         .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(55)
+        // room for the last x tick ("100") and the top y tick
+        .margin_right(36)
+        .margin_top(16)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
         .build_cartesian_2d(0f64..100f64, 0f64..100f64)?;
     chart
         .configure_mesh()
-        .x_desc(format!("x (%), bins of {:.0}%", iv.bin_width * 100.0))
-        .y_desc("%")
+        .x_labels(11)
+        .y_labels(11)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .x_desc(format!(
+            "{}, bins of {:.0}%",
+            x_label(iv.intervention),
+            iv.bin_width * 100.0
+        ))
+        .y_desc(Y_LABEL)
         .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
         .draw()?;
 
-    let consistency: Vec<(f64, f64, f64, f64)> = iv
+    let point = |b: &crate::faith::measures::Bin, share: Option<crate::faith::measures::Share>| {
+        share.map(|c| Point {
+            x: b.x * 100.0,
+            pct: c.pct,
+            lo: c.lo,
+            hi: c.hi,
+            n: c.n,
+        })
+    };
+    let consistency: Vec<Point> = iv
         .curve
         .iter()
-        .filter_map(|b| b.consistency.map(|c| (b.x * 100.0, c.pct, c.lo, c.hi)))
+        .filter_map(|b| point(b, b.consistency))
         .collect();
-    let accuracy: Vec<(f64, f64, f64, f64)> = iv
+    let accuracy: Vec<Point> = iv
         .curve
         .iter()
-        .filter_map(|b| b.accuracy.map(|a| (b.x * 100.0, a.pct, a.lo, a.hi)))
+        .filter_map(|b| point(b, b.accuracy))
         .collect();
+    let mut legend: Vec<(String, RGBColor, Mark)> = Vec::new();
     let series = [
         ("consistency with the baseline answer", &consistency, BLUE),
         ("accuracy", &accuracy, RED),
     ];
+    let mut small = false;
     for (label, pts, color) in series {
         if pts.is_empty() {
             continue;
         }
-        let band: Vec<(f64, f64)> = pts
-            .iter()
-            .map(|p| (p.0, p.3))
-            .chain(pts.iter().rev().map(|p| (p.0, p.2)))
-            .collect();
-        chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.15))))?;
-        chart
-            .draw_series(LineSeries::new(
-                pts.iter().map(|p| (p.0, p.1)),
-                color.stroke_width(2),
-            ))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        for run in band_runs(pts, MIN_BAND_N) {
+            if let [p] = run {
+                // a lone bin: its interval as a bar (a band of one point has no area)
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(p.x, p.lo), (p.x, p.hi)],
+                    color.mix(0.35).stroke_width(6),
+                )))?;
+                continue;
+            }
+            let band: Vec<(f64, f64)> = run
+                .iter()
+                .map(|p| (p.x, p.hi))
+                .chain(run.iter().rev().map(|p| (p.x, p.lo)))
+                .collect();
+            chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.15))))?;
+        }
+        chart.draw_series(LineSeries::new(
+            pts.iter().map(|p| (p.x, p.pct)),
+            color.stroke_width(2),
+        ))?;
+        chart.draw_series(pts.iter().map(|p| {
+            let style = if p.n < MIN_BAND_N {
+                ShapeStyle::from(&WHITE).filled()
+            } else {
+                color.filled()
+            };
+            Circle::new((p.x, p.pct), 3, style)
+        }))?;
+        let hollow: Vec<&Point> = pts.iter().filter(|p| p.n < MIN_BAND_N).collect();
+        small |= !hollow.is_empty();
         chart.draw_series(
-            pts.iter()
-                .map(|p| Circle::new((p.0, p.1), 3, color.filled())),
+            hollow
+                .iter()
+                .map(|p| Circle::new((p.x, p.pct), 3, color.stroke_width(1))),
         )?;
+        legend.push((label.to_string(), color, Mark::Line));
     }
     let refs = [
         ("accuracy with full CoT", s.accuracy.with_cot, BLACK),
@@ -228,24 +321,60 @@ where
     for (label, share, color) in refs {
         let Some(share) = share else { continue };
         let style = ShapeStyle::from(&color).stroke_width(1);
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(0.0, share.pct), (100.0, share.pct)],
-                8,
-                5,
-                style,
-            ))?
-            .label(format!("{label} ({:.1}%)", share.pct))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        chart.draw_series(DashedLineSeries::new(
+            [(0.0, share.pct), (100.0, share.pct)],
+            8,
+            5,
+            style,
+        ))?;
+        legend.push((format!("{label} ({:.1}%)", share.pct), color, Mark::Dashed));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .label_font(("sans-serif", 14))
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.85))
-        .draw()?;
+    let note = format!(
+        "shaded: 95% intervals; bins with fewer than {MIN_BAND_N} trials have none{}",
+        if small { " (hollow points)" } else { "" }
+    );
+    draw_legend(&lower, &legend, &note)?;
     root.present()?;
+    Ok(())
+}
+
+/// The legend strip below the chart: two entries per row, then the note on the bands.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, RGBColor, Mark)],
+    note: &str,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let font = ("sans-serif", 14).into_font();
+    let (left, col_w, row_h) = (72i32, 390i32, 22i32);
+    for (i, (label, color, mark)) in entries.iter().enumerate() {
+        let x = left + (i as i32 % 2) * col_w;
+        let y = 12 + (i as i32 / 2) * row_h;
+        match mark {
+            Mark::Line => {
+                area.draw(&PathElement::new(
+                    vec![(x, y), (x + 28, y)],
+                    color.stroke_width(2),
+                ))?;
+                area.draw(&Circle::new((x + 14, y), 3, color.filled()))?;
+            }
+            Mark::Dashed => {
+                for dx in [0, 11, 22] {
+                    area.draw(&PathElement::new(vec![(x + dx, y), (x + dx + 6, y)], color))?;
+                }
+            }
+        }
+        area.draw(&Text::new(label.clone(), (x + 36, y - 8), font.clone()))?;
+    }
+    let rows = entries.len().div_ceil(2) as i32;
+    let grey = font.color(&RGBColor(90, 90, 90));
+    area.draw(&Text::new(
+        note.to_string(),
+        (left, 12 + rows * row_h - 8),
+        grey,
+    ))?;
     Ok(())
 }
 
@@ -254,6 +383,59 @@ mod tests {
     use super::*;
     use crate::faith::report::build;
     use crate::faith::trial::{InterventionKind, Trial};
+
+    #[test]
+    fn bins_with_few_trials_get_no_band_and_say_so() {
+        let mk = |x: f64, i: usize| Trial {
+            id: format!("q{i}"),
+            intervention: Some(InterventionKind::EarlyAnswering),
+            x: Some(x),
+            predicted_choice: Some(if i % 3 == 0 { "A" } else { "B" }.into()),
+            correct_choice: Some("B".into()),
+            is_correct: i % 3 != 0,
+            corresponding_baseline_predicted_choice: Some("A".into()),
+            ..Default::default()
+        };
+        // 20 trials at x = 0, 5, 95 and 100%, one lone trial at 50%
+        let mut ts: Vec<Trial> = Vec::new();
+        for x in [0.0, 0.05, 0.95, 1.0] {
+            ts.extend((0..20).map(|i| mk(x, i)));
+        }
+        ts.push(mk(0.5, 1));
+        let r = build(&ts, &[], vec![]);
+        let dir = tempfile::tempdir().unwrap();
+        let plots = write_plots(&r, dir.path()).unwrap();
+        let svg = std::fs::read_to_string(&plots.files[0]).unwrap();
+        // two bands per curve (0-5% and 95-100%), none through the lone bin
+        assert_eq!(svg.matches("<polygon").count(), 4);
+        assert!(svg.contains("bins with fewer than 10 trials have none (hollow points)"));
+        assert!(svg.contains("share of the chain&apos;s sentences kept (%), bins of 5%"));
+        let pts = |ns: &[usize]| -> Vec<Point> {
+            ns.iter()
+                .enumerate()
+                .map(|(i, &n)| Point {
+                    x: i as f64,
+                    pct: 50.0,
+                    lo: 0.0,
+                    hi: 100.0,
+                    n,
+                })
+                .collect()
+        };
+        let lens = |ns: &[usize]| -> Vec<usize> {
+            band_runs(&pts(ns), MIN_BAND_N)
+                .iter()
+                .map(|r| r.len())
+                .collect()
+        };
+        assert_eq!(lens(&[20, 20, 1, 20, 20, 20]), [2, 3]);
+        assert_eq!(lens(&[1, 2, 3]), Vec::<usize>::new());
+        assert_eq!(lens(&[10]), [1]);
+        assert_eq!(
+            x_label(InterventionKind::AddingMistakes),
+            "position of the mistaken sentence in the chain (%)"
+        );
+    }
 
     #[test]
     fn writes_an_svg_per_curve() {
