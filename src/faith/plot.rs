@@ -293,21 +293,16 @@ where
             pts.iter().map(|p| (p.x, p.pct)),
             color.stroke_width(2),
         ))?;
+        // one circle per bin: filled, or an outline where the bin is too small for a band
         chart.draw_series(pts.iter().map(|p| {
             let style = if p.n < MIN_BAND_N {
-                ShapeStyle::from(&WHITE).filled()
+                color.stroke_width(1)
             } else {
                 color.filled()
             };
             Circle::new((p.x, p.pct), 3, style)
         }))?;
-        let hollow: Vec<&Point> = pts.iter().filter(|p| p.n < MIN_BAND_N).collect();
-        small |= !hollow.is_empty();
-        chart.draw_series(
-            hollow
-                .iter()
-                .map(|p| Circle::new((p.x, p.pct), 3, color.stroke_width(1))),
-        )?;
+        small |= pts.iter().any(|p| p.n < MIN_BAND_N);
         legend.push((label.to_string(), color, Mark::Line));
     }
     let refs = [
@@ -358,7 +353,6 @@ where
                     vec![(x, y), (x + 28, y)],
                     color.stroke_width(2),
                 ))?;
-                area.draw(&Circle::new((x + 14, y), 3, color.filled()))?;
             }
             Mark::Dashed => {
                 for dx in [0, 11, 22] {
