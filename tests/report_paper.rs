@@ -337,10 +337,18 @@ fn bad_inputs_get_clear_errors() {
     assert!(!ok && err.contains("nope.jsonl"), "{err}");
     let (ok, _, err) = faithscope(&["report", tmp.path().to_str().unwrap()]);
     assert!(!ok && err.contains("not a run directory"), "{err}");
+    // A broken line is skipped with a warning naming it; a file of nothing but broken lines
+    // has no trials to report.
     let bad = tmp.path().join("baseline_x.jsonl");
     std::fs::write(&bad, "{\"id\": \"a\"}\n{not json}\n").unwrap();
     let (ok, _, err) = faithscope(&["report", bad.to_str().unwrap()]);
-    assert!(!ok && err.contains("baseline_x.jsonl:2"), "{err}");
+    assert!(ok && err.contains("baseline_x.jsonl:2: skipped"), "{err}");
+    std::fs::write(&bad, "{not json}\n").unwrap();
+    let (ok, _, err) = faithscope(&["report", bad.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("baseline_x.jsonl:1: skipped") && err.contains("no trials"),
+        "{err}"
+    );
     let odd = tmp.path().join("mystery.jsonl");
     std::fs::write(&odd, "{\"id\": \"a\"}\n").unwrap();
     let (ok, _, err) = faithscope(&["report", odd.to_str().unwrap()]);
@@ -350,4 +358,80 @@ fn bad_inputs_get_clear_errors() {
     );
     let (ok, _, err) = faithscope(&["report", bad.to_str().unwrap(), "--by", "colour"]);
     assert!(!ok && err.contains("--by colour"), "{err}");
+}
+
+#[test]
+fn a_broken_line_of_a_paper_file_is_skipped_with_a_warning_naming_it() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(data.join("paper-results").join(BASELINE)).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let n = lines.len();
+    // Line 5 cut in half, as a copy interrupted mid-line would leave it.
+    let cut = &lines[4][..lines[4].len() / 2];
+    lines[4] = cut;
+    let file = tmp.path().join(BASELINE);
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let kept: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 4)
+        .map(|(_, l)| serde_json::from_str(l).unwrap())
+        .collect();
+    let k = kept.iter().filter(|r| r["is_correct"] == true).count() as f64;
+    let (ok, stdout, stderr) = faithscope(&["report", file.to_str().unwrap(), "--json"]);
+    assert!(ok, "{stderr}");
+    let line5 = format!("{}:5: skipped: not a trial record", file.display());
+    assert!(stderr.contains(&line5), "{stderr}");
+    assert_eq!(stderr.matches("skipped").count(), 1, "{stderr}");
+    let rep: Value = serde_json::from_str(&stdout).unwrap();
+    let with_cot = &rep["overall"]["accuracy"]["with_cot"];
+    assert_eq!(with_cot["n"].as_f64().unwrap(), (n - 1) as f64);
+    assert!(close(
+        with_cot["pct"].as_f64().unwrap(),
+        100.0 * k / (n - 1) as f64
+    ));
+    assert_eq!(rep["sources"][0]["skipped"], 1);
+}
+
+#[test]
+fn by_hop_without_hop_metadata_names_the_item_file_that_has_it() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let dir = data.join("paper-results");
+    let base = dir.join(BASELINE);
+    let items = dir.join("sakura_animal_test_standardized.jsonl");
+    let (ok, _, err) = faithscope(&["report", base.to_str().unwrap(), "--by", "hop"]);
+    assert!(
+        !ok && err.contains(&format!("add {} (for {BASELINE}: found beside it)", items.display())),
+        "{err}"
+    );
+    // Given the item file, the split works: single- and multi-hop groups.
+    let (ok, out, err) = faithscope(&[
+        "report",
+        base.to_str().unwrap(),
+        items.to_str().unwrap(),
+        "--by",
+        "hop",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let rep: Value = serde_json::from_str(&out).unwrap();
+    let groups: Vec<&str> = rep["splits"][0]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(groups, ["multi", "single"], "{}", rep["splits"]);
+    // MMAR's item file has no hop at all: said, with the file named.
+    let mmar = dir.join(FILLER[0]);
+    let (ok, _, err) = faithscope(&["report", mmar.to_str().unwrap(), "--by", "hop"]);
+    assert!(
+        !ok && err.contains("mmar_test_standardized.jsonl") && err.contains("has no hop"),
+        "{err}"
+    );
 }

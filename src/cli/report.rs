@@ -45,8 +45,16 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         }
     }
     let loaded = paper::load(&args.inputs)?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
     if loaded.trials.is_empty() {
         bail!("no trials in the inputs: give a run directory or the paper's result files");
+    }
+    for field in &args.by {
+        if let Some(hint) = paper::missing_field_hint(&loaded, field) {
+            bail!(hint);
+        }
     }
     let rep = report::build(&loaded.trials, &args.by, loaded.sources);
     if let Some(path) = &args.csv {

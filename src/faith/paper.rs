@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::data::ItemMeta;
-use crate::faith::trial::{read_trials, InterventionKind, Trial, TrialError};
+use crate::faith::trial::{read_trials_skipping, InterventionKind, Trial, TrialError};
 
 /// What one input turned out to be.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -24,6 +24,9 @@ pub struct Source {
     pub kind: &'static str,
     /// Rows read.
     pub rows: usize,
+    /// Lines skipped because they are not trial records (each one is in [`Loaded::warnings`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: usize,
     /// A run directory's `manifest.json` (model, dataset, protocol, seeds, versions), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest: Option<Value>,
@@ -36,6 +39,12 @@ pub struct Loaded {
     pub trials: Vec<Trial>,
     /// One entry per input.
     pub sources: Vec<Source>,
+    /// One line per skipped record: `file:line: skipped: why`.
+    pub warnings: Vec<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A problem with one input.
@@ -119,20 +128,15 @@ pub fn load(inputs: &[PathBuf]) -> Result<Loaded, LoadError> {
             if !file.is_file() {
                 return Err(LoadError::NotRunDir(input.clone()));
             }
-            let trials = load_trial_file(&file, None)?;
-            loaded.sources.push(Source {
-                path: input.clone(),
-                kind: "trials",
-                rows: trials.len(),
-                manifest: read_manifest(&input.join("manifest.json"))?,
-            });
-            loaded.trials.extend(trials);
+            let manifest = read_manifest(&input.join("manifest.json"))?;
+            loaded.add_trial_file(input, &file, None, manifest)?;
         } else if is_item_file(input)? {
             let n = read_items(input, &mut items)?;
             loaded.sources.push(Source {
                 path: input.clone(),
                 kind: "items",
                 rows: n,
+                skipped: 0,
                 manifest: None,
             });
         } else {
@@ -140,14 +144,7 @@ pub fn load(inputs: &[PathBuf]) -> Result<Loaded, LoadError> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let trials = load_trial_file(input, kind_from_file_name(&name))?;
-            loaded.sources.push(Source {
-                path: input.clone(),
-                kind: "trials",
-                rows: trials.len(),
-                manifest: None,
-            });
-            loaded.trials.extend(trials);
+            loaded.add_trial_file(input, input, kind_from_file_name(&name), None)?;
         }
     }
     apply_items(&mut loaded.trials, &items);
@@ -173,22 +170,130 @@ fn read_manifest(path: &Path) -> Result<Option<Value>, LoadError> {
         })
 }
 
-/// Reads one trial file; each trial without an intervention gets the one its fields imply, else
-/// `default` (from the file name).
-fn load_trial_file(
-    path: &Path,
-    default: Option<InterventionKind>,
-) -> Result<Vec<Trial>, LoadError> {
-    let mut trials = read_trials(path)?;
-    for (i, t) in trials.iter_mut().enumerate() {
-        let kind = t.kind().or(default).ok_or_else(|| LoadError::UnknownKind {
-            path: path.to_path_buf(),
-            line: i + 1,
-            id: t.id.clone(),
-        })?;
-        t.intervention = Some(kind);
+impl Loaded {
+    /// Reads one trial file (given as `input`: the file or its run directory); each trial
+    /// without an intervention gets the one its fields imply, else `default` (from the file
+    /// name). Lines that are not trial records are skipped, each with a warning.
+    fn add_trial_file(
+        &mut self,
+        input: &Path,
+        file: &Path,
+        default: Option<InterventionKind>,
+        manifest: Option<Value>,
+    ) -> Result<(), LoadError> {
+        let (mut trials, skipped) = read_trials_skipping(file)?;
+        for (i, t) in trials.iter_mut().enumerate() {
+            let kind = t.kind().or(default).ok_or_else(|| LoadError::UnknownKind {
+                path: file.to_path_buf(),
+                line: i + 1,
+                id: t.id.clone(),
+            })?;
+            t.intervention = Some(kind);
+        }
+        self.warnings.extend(skipped.iter().map(|s| {
+            format!(
+                "{}:{}: skipped: not a trial record: {}",
+                file.display(),
+                s.line,
+                s.reason
+            )
+        }));
+        self.sources.push(Source {
+            path: input.to_path_buf(),
+            kind: "trials",
+            rows: trials.len(),
+            skipped: skipped.len(),
+            manifest,
+        });
+        self.trials.extend(trials);
+        Ok(())
     }
-    Ok(trials)
+}
+
+/// The paper's item file a result file's metadata lives in, by the names the paper uses:
+/// `baseline_flamingo_hf_sakura-animal.jsonl` -> `sakura_animal_test_standardized.jsonl`,
+/// `random_partial_filler_text_flamingo_hf_mmar-lorem.part_1.jsonl` ->
+/// `mmar_test_standardized.jsonl`. The first candidate that exists beside the file, else the
+/// most specific name.
+pub fn item_file_for(result: &Path) -> PathBuf {
+    let name = result
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".jsonl").unwrap_or(&name);
+    let stem = match stem.rsplit_once(".part_") {
+        Some((head, n)) if n.chars().all(|c| c.is_ascii_digit()) => head,
+        _ => stem,
+    };
+    let dataset = stem.rsplit('_').next().unwrap_or(stem);
+    let parts: Vec<&str> = dataset.split('-').collect();
+    let dir = result.parent().unwrap_or(Path::new(""));
+    let candidates: Vec<PathBuf> = (1..=parts.len())
+        .rev()
+        .map(|k| dir.join(format!("{}_test_standardized.jsonl", parts[..k].join("_"))))
+        .collect();
+    candidates
+        .iter()
+        .find(|c| c.is_file())
+        .unwrap_or(&candidates[0])
+        .clone()
+}
+
+/// When no trial has item metadata `field` (`hop`, `track`, ...), what to give to get it:
+/// `None` when some trial has it (or the field needs no metadata).
+pub fn missing_field_hint(loaded: &Loaded, field: &str) -> Option<String> {
+    if field == "correct"
+        || loaded
+            .trials
+            .iter()
+            .any(|t| crate::faith::report::meta_field(&t.meta, field).is_some())
+    {
+        return None;
+    }
+    let item_files: Vec<String> = loaded
+        .sources
+        .iter()
+        .filter(|s| s.kind == "items")
+        .map(|s| s.path.display().to_string())
+        .collect();
+    if !item_files.is_empty() {
+        return Some(format!(
+            "--by {field}: no trial has {field} metadata: the item files given ({}) have no {field} field for these items; split by a field they have (see `faithscope items FILE`)",
+            item_files.join(", ")
+        ));
+    }
+    let mut wanted: Vec<String> = Vec::new();
+    for s in loaded.sources.iter().filter(|s| s.path.is_file()) {
+        let item = item_file_for(&s.path);
+        let for_file = s.path.file_name().unwrap_or_default().to_string_lossy();
+        let line = if item.is_file() {
+            let mut metas = HashMap::new();
+            let has = read_items(&item, &mut metas).is_ok()
+                && metas
+                    .values()
+                    .any(|m| crate::faith::report::meta_field(m, field).is_some());
+            if !has {
+                return Some(format!(
+                    "--by {field}: no trial has {field} metadata, and neither has {} (the item file of {for_file}): this dataset has no {field}; split by a field it has (see `faithscope items FILE`)",
+                    item.display()
+                ));
+            }
+            format!("{} (for {for_file}: found beside it)", item.display())
+        } else {
+            format!("{} (for {for_file}: not found beside it)", item.display())
+        };
+        if !wanted.contains(&line) {
+            wanted.push(line);
+        }
+    }
+    Some(if wanted.is_empty() {
+        format!("--by {field}: no trial has {field} metadata: the run's records carry none (its dataset has no {field} field); add the dataset's standardized item file to the inputs")
+    } else {
+        format!(
+            "--by {field}: no trial has {field} metadata: the paper's result files carry none; their item file does: add {} to the inputs",
+            wanted.join(", ")
+        )
+    })
 }
 
 /// Whether the file is a standardized item file: its first record has a list of choices and

@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::data::ItemMeta;
 use crate::faith::measures::{self, Aoc, AocPoint, Bin, Point, Share};
 use crate::faith::paper::baseline_correct;
 use crate::faith::trial::{InterventionKind, Trial};
@@ -33,15 +34,7 @@ pub const SPLIT_FIELDS: &[&str] = &[
 /// The group a trial belongs to for split `field` (`unknown` when the field is not set).
 /// `correct` groups by whether the baseline answer was correct.
 pub fn group_of(t: &Trial, field: &str) -> String {
-    let m = &t.meta;
     let v = match field {
-        "track" => m.track.clone(),
-        "hop" => m.hop.clone(),
-        "category" => m.category.clone(),
-        "sub_category" => m.sub_category.clone(),
-        "modality" => m.modality.clone(),
-        "language" => m.language.clone(),
-        "source" => m.source.clone(),
         "correct" => baseline_correct(t).map(|c| {
             if c {
                 "baseline correct".to_string()
@@ -49,9 +42,23 @@ pub fn group_of(t: &Trial, field: &str) -> String {
                 "baseline incorrect".to_string()
             }
         }),
-        _ => None,
+        _ => meta_field(&t.meta, field).cloned(),
     };
     v.unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Item metadata field `field` (`track`, `hop`, ...; `None` for `correct` or an unknown name).
+pub fn meta_field<'a>(m: &'a ItemMeta, field: &str) -> Option<&'a String> {
+    match field {
+        "track" => m.track.as_ref(),
+        "hop" => m.hop.as_ref(),
+        "category" => m.category.as_ref(),
+        "sub_category" => m.sub_category.as_ref(),
+        "modality" => m.modality.as_ref(),
+        "language" => m.language.as_ref(),
+        "source" => m.source.as_ref(),
+        _ => None,
+    }
 }
 
 /// Reference accuracies of a section.

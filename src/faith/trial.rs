@@ -357,11 +357,48 @@ pub enum TrialError {
 /// A last line without its newline that does not parse is a write torn by a crash (the run
 /// store appends whole lines) and is skipped.
 pub fn read_trials(path: &Path) -> Result<Vec<Trial>, TrialError> {
-    let io = |source| TrialError::Io {
+    scan_trials(path, |line, source| {
+        Err(TrialError::Parse {
+            path: path.to_path_buf(),
+            line,
+            source,
+        })
+    })
+}
+
+/// A line of a trial file that was skipped because it is not a trial record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkippedLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// Why it was not read.
+    pub reason: String,
+}
+
+/// Reads a JSONL file of trials like [`read_trials`], but skips every line that is not a trial
+/// record and returns those lines (for files written by other tools, such as the paper's).
+pub fn read_trials_skipping(path: &Path) -> Result<(Vec<Trial>, Vec<SkippedLine>), TrialError> {
+    let mut skipped = Vec::new();
+    let trials = scan_trials(path, |line, e| {
+        skipped.push(SkippedLine {
+            line,
+            reason: e.to_string(),
+        });
+        Ok(())
+    })?;
+    Ok((trials, skipped))
+}
+
+/// The one loop over a trial file's lines; `on_bad` decides what a bad line (not the torn last
+/// one) does: stop with an error or be passed over.
+fn scan_trials(
+    path: &Path,
+    mut on_bad: impl FnMut(usize, serde_json::Error) -> Result<(), TrialError>,
+) -> Result<Vec<Trial>, TrialError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TrialError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let text = std::fs::read_to_string(path).map_err(io)?;
+    })?;
     let torn_tail = !text.is_empty() && !text.ends_with('\n');
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
@@ -372,13 +409,7 @@ pub fn read_trials(path: &Path) -> Result<Vec<Trial>, TrialError> {
         match serde_json::from_str::<Trial>(line) {
             Ok(t) => out.push(t),
             Err(_) if torn_tail && n + 1 == lines.len() => break,
-            Err(source) => {
-                return Err(TrialError::Parse {
-                    path: path.to_path_buf(),
-                    line: n + 1,
-                    source,
-                })
-            }
+            Err(source) => on_bad(n + 1, source)?,
         }
     }
     Ok(out)
