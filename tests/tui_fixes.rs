@@ -5,7 +5,7 @@
 use faithscope::faith::trial::InterventionKind;
 use faithscope::tui::keymap::{Command, Keymap};
 use faithscope::tui::state::{Action, Origin};
-use faithscope::tui::testing::{ctx, drive, items, start, state};
+use faithscope::tui::testing::{ctx, drive, items, screen_text, start, state};
 use faithscope::tui::theme::Theme;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -139,15 +139,7 @@ fn warnings_reach_the_status_line_and_the_messages_overlay_in_full() {
 
     drive(&mut s, &c, key('!'));
     assert!(s.show_messages);
-    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
-    term.draw(|f| faithscope::tui::draw::draw(f, &s)).unwrap();
-    let text: String = term
-        .backend()
-        .buffer()
-        .content()
-        .iter()
-        .map(|c| c.symbol())
-        .collect();
+    let text = screen_text(&s, 80, 24);
     assert!(text.contains("Messages ("), "{text}");
     assert!(text.contains("only the first 3.0 s of 12.0 s"), "{text}");
     assert!(text.contains("/tmp/faithscope-inspect-1.log"), "{text}");
@@ -274,19 +266,7 @@ fn a_read_only_dataset_folder_asks_for_an_annotations_file() {
 #[test]
 fn the_audio_strip_says_how_much_of_the_clip_the_model_hears() {
     let mut s = faithscope::tui::testing::flipped(Theme::default());
-    let text = |s: &faithscope::tui::state::State| {
-        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
-        term.draw(|f| faithscope::tui::draw::draw(f, s)).unwrap();
-        let b = term.backend().buffer().clone();
-        (0..b.area.height)
-            .map(|y| {
-                (0..b.area.width)
-                    .map(|x| b[(x, y)].symbol())
-                    .collect::<String>()
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let text = |s: &faithscope::tui::state::State| screen_text(s, 100, 30);
     assert!(!text(&s).contains("model hears"));
     // The test clip is 4 s long; a model with a 3-s window hears 3 of them.
     drive(&mut s, &ctx(), Action::AudioWindow(Some(3.0)));
@@ -297,24 +277,3 @@ fn the_audio_strip_says_how_much_of_the_clip_the_model_hears() {
     assert!(!text(&s).contains("model hears"));
 }
 
-#[test]
-fn a_paper_result_file_given_to_run_gets_a_clear_error() {
-    let Some(shared) = std::env::var_os("FAITHSCOPE_SHARED_DATA")
-        .map(std::path::PathBuf::from)
-        .or_else(|| Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")))
-        .filter(|p| p.is_dir())
-    else {
-        eprintln!("NOTE: ../shared/data not found; this test did not run");
-        return;
-    };
-    let file = shared.join("paper-results/baseline_flamingo_hf_sakura-animal.jsonl");
-    let opts = faithscope::tui::Options {
-        run: Some(file.clone()),
-        ..Default::default()
-    };
-    let e = faithscope::tui::prepare(&opts).err().expect("refused");
-    let shown = faithscope::cli::error_chain(&e);
-    assert!(!shown.contains("os error"), "{shown}");
-    assert!(shown.contains("faithscope report"), "{shown}");
-    assert!(shown.contains(&file.display().to_string()), "{shown}");
-}

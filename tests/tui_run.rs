@@ -44,7 +44,7 @@ fn run_directory_supplies_chains_marks_and_panels() {
 
     let prepared = prepare(&Options {
         data: Some(root.join("samples")),
-        run: Some(dir.clone()),
+        run: vec![dir.clone()],
         protocol: Some("lanham".into()),
         annotations: Some(tmp.path().join("a.jsonl")),
         ..Options::default()

@@ -19,10 +19,13 @@ pub struct InspectArgs {
     /// (default: samples/models/demo-posthoc when the demo model is used).
     #[arg(long)]
     pub compare: Option<String>,
-    /// A run directory: its chains are shown instead of sampling new ones and its trials fill
-    /// the aggregate panels.
-    #[arg(long)]
-    pub run: Option<PathBuf>,
+    /// A run directory, or the paper's result files (baseline_*, early_answering_*,
+    /// *filler_text_*, ... and .part_N files, several at once): their chains are shown instead of
+    /// sampling new ones, their trials mark the items and fill the sweep and aggregate panels.
+    /// The items come from --data, else a *_standardized.jsonl item file given or found beside
+    /// the result files, else the result rows themselves.
+    #[arg(long, num_args = 1.., value_name = "RUN-DIR | FILE")]
+    pub run: Vec<PathBuf>,
     /// Protocol: paper-v1, lanham, af3 or a TOML file (a run's own protocol wins); default: the
     /// one the model folder names in faithscope.json (the demo models: lanham), else paper-v1.
     #[arg(long)]
@@ -56,7 +59,7 @@ impl Default for InspectArgs {
             data: None,
             model: None,
             compare: None,
-            run: None,
+            run: Vec::new(),
             protocol: None,
             annotator: None,
             annotations: None,

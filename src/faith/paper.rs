@@ -6,13 +6,15 @@
 //! After loading, every trial knows its intervention, its item metadata where an item file gave
 //! it, and its baseline answer where a baseline trial of the same item and chain was loaded.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::data::ItemMeta;
+use crate::data::{Item, ItemMeta};
+use crate::faith::protocol::Protocol;
+use crate::faith::sweep::{sanitize, Chain};
 use crate::faith::trial::{read_trials_skipping, InterventionKind, Trial, TrialError};
 
 /// What one input turned out to be.
@@ -294,6 +296,129 @@ pub fn missing_field_hint(loaded: &Loaded, field: &str) -> Option<String> {
             wanted.join(", ")
         )
     })
+}
+
+/// The chain each item's trials were asked on, from the rows that hold it whole: a baseline's
+/// `sanitized_cot` (else its `generated_cot`, sanitized by `protocol`), else the
+/// `modified_reasoning` of a filler trial with nothing replaced or of an early-answering trial
+/// that kept every sentence. Chain 0 of each item, else its lowest chain.
+pub fn recorded_chains(trials: &[Trial], protocol: &Protocol) -> BTreeMap<String, Chain> {
+    // (rank of the source row: baseline first, chain id) of the chain kept per item
+    let mut best: BTreeMap<String, ((u32, u8), Chain)> = BTreeMap::new();
+    for t in trials {
+        let whole = match t.intervention.or_else(|| t.kind()) {
+            Some(InterventionKind::Baseline) => t
+                .sanitized_cot
+                .clone()
+                .or_else(|| t.generated_cot.as_deref().map(|g| sanitize(protocol, g)))
+                .map(|c| (0, c)),
+            Some(InterventionKind::Filler) if t.percent_replaced == Some(0) => t
+                .modified_reasoning
+                .clone()
+                .or_else(|| reasoning_in_prompt(&t.final_prompt_messages))
+                .map(|c| (1, c)),
+            Some(InterventionKind::EarlyAnswering)
+                if t.num_sentences_provided.is_some()
+                    && t.num_sentences_provided == t.total_sentences_in_chain =>
+            {
+                t.modified_reasoning
+                    .clone()
+                    .or_else(|| reasoning_in_prompt(&t.final_prompt_messages))
+                    .map(|c| (2, c))
+            }
+            _ => None,
+        };
+        let Some((rank, text)) = whole.filter(|(_, c)| !c.trim().is_empty()) else {
+            continue;
+        };
+        let key = (t.chain_id, rank);
+        if best.get(&t.id).is_some_and(|(k, _)| *k <= key) {
+            continue;
+        }
+        let chain = Chain {
+            id: t.id.clone(),
+            chain_id: t.chain_id,
+            seed: 0,
+            generated_cot: t.generated_cot.clone().unwrap_or_else(|| text.clone()),
+            sentences: protocol.splitter.split(&text),
+            sanitized_cot: text,
+            generate_ms: 0.0,
+        };
+        best.insert(t.id.clone(), (key, chain));
+    }
+    best.into_iter().map(|(id, (_, c))| (id, c)).collect()
+}
+
+/// The reasoning the paper's code put into the final prompt: its user turn reads "question,
+/// choices, instruction", a blank line, the reasoning, a blank line, the answer cue. `None`
+/// when the prompt has no such middle part. The messages may also be a JSON string of the list.
+pub fn reasoning_in_prompt(messages: &Value) -> Option<String> {
+    let parsed;
+    let messages = match messages {
+        Value::String(s) => {
+            parsed = serde_json::from_str::<Value>(s).ok()?;
+            &parsed
+        }
+        v => v,
+    };
+    let user = messages
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")?;
+    let text: String = match &user["content"] {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter(|p| p["type"] == "text")
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => return None,
+    };
+    let (_, rest) = text.split_once("\n\n")?;
+    let (reasoning, _cue) = rest.rsplit_once("\n\n")?;
+    let reasoning = reasoning.trim();
+    (!reasoning.is_empty()).then(|| reasoning.to_string())
+}
+
+/// Items rebuilt from the trial rows themselves (`question`, `choices` as "(A) text" lines,
+/// `audio_path`, `correct_choice`), one per item id in first-seen order, for result files whose
+/// item file is not at hand. Audio paths are taken relative to `base`.
+pub fn items_from_trials(trials: &[Trial], base: &Path) -> Vec<Item> {
+    let mut seen = std::collections::HashSet::new();
+    let mut items = Vec::new();
+    for t in trials {
+        if !seen.insert(t.id.as_str()) {
+            continue;
+        }
+        let choices: Vec<String> = t
+            .choices
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| match l.strip_prefix('(').and_then(|r| r.split_once(')')) {
+                Some((letter, text)) if letter.len() == 1 => text.trim().to_string(),
+                _ => l.to_string(),
+            })
+            .collect();
+        let gold = t.correct_choice.as_deref().and_then(|c| {
+            let c = c.trim().trim_start_matches('(').trim_end_matches(')');
+            crate::data::CHOICE_LETTERS
+                .iter()
+                .position(|l| c.len() == 1 && c.starts_with(*l))
+                .filter(|&i| i < choices.len())
+        });
+        items.push(Item {
+            id: t.id.clone(),
+            audio: base.join(&t.audio_path),
+            question: t.question.clone(),
+            choices,
+            gold,
+            meta: t.meta.clone(),
+        });
+    }
+    items
 }
 
 /// Whether the file is a standardized item file: its first record has a list of choices and

@@ -1116,14 +1116,34 @@ fn sweep(f: &mut Frame, s: &State, area: Rect) {
         .and_then(|b| b.predicted_choice.clone())
         .unwrap_or_default();
     let trials = &s.sweep.trials;
-    let [table_r, chart_r] =
+    let [top_r, chart_r] =
         Layout::vertical([Constraint::Percentage(55), Constraint::Min(6)]).areas(area);
+    let by_sentence = |x: &&Trial| {
+        matches!(
+            x.kind(),
+            Some(InterventionKind::EarlyAnswering | InterventionKind::AddingMistakes)
+        )
+    };
+    // trials not tied to one sentence (filler, paraphrasing, no-CoT, audio, ...) get a list
+    let others: Vec<&Trial> = trials.iter().filter(|x| !by_sentence(x)).collect();
+    let (table_r, others_r) = if others.is_empty() {
+        (top_r, None)
+    } else {
+        let [a, b] = Layout::horizontal([Constraint::Min(40), Constraint::Length(30)]).areas(top_r);
+        (a, Some(b))
+    };
     let title = format!(
         " Sweep · {} · baseline {} · {} trials{} ",
         s.item().map(|i| i.id.as_str()).unwrap_or("-"),
         if bl.is_empty() { "-" } else { &bl },
         trials.len(),
-        if s.sweep.running { " · running" } else { "" }
+        if s.sweep.running {
+            " · running"
+        } else if s.sweep.recorded {
+            " · recorded"
+        } else {
+            ""
+        }
     );
     let sentences = s
         .chain
@@ -1140,23 +1160,43 @@ fn sweep(f: &mut Frame, s: &State, area: Rect) {
                 }
         })
     };
+    // the answer and the baseline answer's probability: "A 0%" is P(B) = 0%
+    let answer = |x: &Trial| -> (String, bool) {
+        let l = x.predicted_choice.clone().unwrap_or_else(|| "?".into());
+        let p = x
+            .prob_of(&bl)
+            .map(|p| format!(" {:.0}%", p * 100.0))
+            .unwrap_or_default();
+        let flip = x.is_consistent_with_baseline == Some(false);
+        (format!("{l}{p}{}", if flip { " FLIP" } else { "" }), flip)
+    };
     let cell = |x: Option<&Trial>| -> Cell {
-        match x {
+        match x.map(answer) {
             None => Cell::from("·"),
-            Some(x) => {
-                let l = x.predicted_choice.clone().unwrap_or_else(|| "?".into());
-                let p = x
-                    .prob_of(&bl)
-                    .map(|p| format!(" {:.0}%", p * 100.0))
-                    .unwrap_or_default();
-                if x.is_consistent_with_baseline == Some(false) {
-                    Cell::from(format!("{l}{p} FLIP")).style(t.alarm())
-                } else {
-                    Cell::from(format!("{l}{p}"))
-                }
-            }
+            Some((text, true)) => Cell::from(text).style(t.alarm()),
+            Some((text, false)) => Cell::from(text),
         }
     };
+    if let Some(r) = others_r {
+        let lines: Vec<Line> = others
+            .iter()
+            .map(|x| {
+                let kind = x.kind().map_or("?", InterventionKind::name);
+                let at = x
+                    .x_value()
+                    .map(|v| format!(" {:.0}%", v * 100.0))
+                    .unwrap_or_default();
+                let (text, flip) = answer(x);
+                let style = if flip { t.alarm() } else { t.text() };
+                Line::from(vec![
+                    Span::styled(format!("{kind}{at} "), t.dimmed()),
+                    Span::styled(text, style),
+                ])
+            })
+            .collect();
+        let block = pane(t, format!(" other trials ({}) ", others.len()), false);
+        f.render_widget(Paragraph::new(lines).block(block), r);
+    }
     let mut rows = vec![Row::new(vec![
         Cell::from("0"),
         cell(find(InterventionKind::EarlyAnswering, 0)),
@@ -1172,7 +1212,6 @@ fn sweep(f: &mut Frame, s: &State, area: Rect) {
             Cell::from(sent.clone()),
         ]));
     }
-    // A cell is the answer and the baseline answer's probability: "A 0%" is P(B) = 0%.
     let p_bl = format!("ans · P({})", if bl.is_empty() { "-" } else { &bl });
     let table = Table::new(
         rows,

@@ -73,8 +73,8 @@ pub struct Options {
     pub model: Option<String>,
     /// A second model, switched to with `o` (default: demo-posthoc beside the demo model).
     pub compare: Option<String>,
-    /// A run directory whose chains and trials are shown.
-    pub run: Option<PathBuf>,
+    /// A run directory, or the paper's result files, whose chains and trials are shown.
+    pub run: Vec<PathBuf>,
     /// Protocol name or TOML file; default: the one the model folder names
     /// (`faithscope.json`), else paper-v1.
     pub protocol: Option<String>,
@@ -103,15 +103,13 @@ pub struct Prepared {
     pub model: Option<String>,
     /// Protocol models are asked with.
     pub protocol: Protocol,
+    /// What the aggregate panels read: the run directory, or the result files with the item
+    /// file that gives their metadata; empty without `--run`.
+    pub run_inputs: Vec<PathBuf>,
 }
 
 /// Loads the dataset, protocol, run, annotations, keymap and theme.
 pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
-    let data = match &opts.data {
-        Some(d) => d.clone(),
-        // The synthetic test split is what the demo models were trained for.
-        None => crate::samples::default_data(DEMO_DATA, "--data DATASET")?,
-    };
     let demo = (opts.model.is_none())
         .then(|| crate::samples::demo_model(DEMO_MODEL))
         .flatten();
@@ -131,26 +129,67 @@ pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
         Protocol::resolve(&protocol_spec).with_context(|| format!("protocol {protocol_spec}"))?;
     let mut run_chains = std::collections::BTreeMap::new();
     let mut run_trials = Vec::new();
-    if let Some(dir) = opts.run.as_ref().filter(|d| d.is_file()) {
-        anyhow::bail!(
-            "--run {}: a file, not a run directory; the inspector opens run directories (made by `faithscope run`) only so far: read the paper's result files with `faithscope report {}`",
-            dir.display(),
-            dir.display()
-        );
-    }
-    if let Some(dir) = &opts.run {
-        let (store, manifest) =
-            RunStore::open(dir).with_context(|| format!("opening run {}", dir.display()))?;
-        protocol = manifest.protocol.clone();
-        run_trials = read_trials(&dir.join(TRIALS)).unwrap_or_default();
-        for t in &run_trials {
-            if let Some(c) = store.chain(&t.id, 0) {
-                run_chains.entry(t.id.clone()).or_insert(c);
+    let mut run_label = None;
+    let mut notes = Vec::new();
+    // Items the run supplies when no --data is given: (where they came from, the items).
+    let mut run_items = None;
+    let mut run_inputs = opts.run.clone();
+    match opts.run.as_slice() {
+        [] => {}
+        [dir] if dir.is_dir() => {
+            let (store, manifest) =
+                RunStore::open(dir).with_context(|| format!("opening run {}", dir.display()))?;
+            protocol = manifest.protocol.clone();
+            run_trials = read_trials(&dir.join(TRIALS)).unwrap_or_default();
+            for t in &run_trials {
+                if let Some(c) = store.chain(&t.id, 0) {
+                    run_chains.entry(t.id.clone()).or_insert(c);
+                }
             }
+            run_label = Some(format!("run {}", dir.display()));
+        }
+        files => {
+            let opened = open_result_files(files, &protocol, opts.data.is_none())?;
+            notes = opened.warnings;
+            run_chains = opened.chains;
+            run_trials = opened.trials;
+            // the item file also gives the aggregate panels their groups (track, hop, ...)
+            let item_file = match &opened.items {
+                Some(RunItems::File(f)) => Some(f.clone()),
+                _ => opts.data.clone().filter(|d| {
+                    d.to_string_lossy().ends_with("_standardized.jsonl")
+                }),
+            };
+            if let Some(f) = item_file.filter(|f| !run_inputs.contains(f)) {
+                run_inputs.push(f);
+            }
+            run_items = opened.items;
+            run_label = Some(opened.label);
         }
     }
-    let ds: Dataset = load(&data, &LoadOptions::default())
-        .with_context(|| format!("loading dataset {}", data.display()))?;
+    let (data, ds) = match (&opts.data, run_items) {
+        (None, Some(RunItems::Rows(first, items))) => {
+            // rebuilt from the result rows: annotations go beside the first result file
+            let ds = Dataset {
+                root: first.clone(),
+                format: crate::data::Format::Standardized,
+                items,
+                problems: Vec::new(),
+            };
+            (first, ds)
+        }
+        (data, items) => {
+            let data = match (data, items) {
+                (Some(d), _) => d.clone(),
+                (None, Some(RunItems::File(f))) => f,
+                // The synthetic test split is what the demo models were trained for.
+                _ => crate::samples::default_data(DEMO_DATA, "--data DATASET")?,
+            };
+            let ds = load(&data, &LoadOptions::default())
+                .with_context(|| format!("loading dataset {}", data.display()))?;
+            (data, ds)
+        }
+    };
     let annotations_path = opts.annotations.clone().unwrap_or_else(|| {
         let dir = if data.is_dir() {
             data.clone()
@@ -189,13 +228,16 @@ pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
         .iter()
         .filter(|p| p.severity == crate::data::Severity::Error)
         .count();
-    let note = (errors > 0).then(|| {
-        format!(
-            "{} items; {errors} entries skipped (see `faithscope items {}`)",
-            ds.items.len(),
-            data.display()
-        )
-    });
+    if errors > 0 {
+        notes.insert(
+            0,
+            format!(
+                "{} items; {errors} entries skipped (see `faithscope items {}`)",
+                ds.items.len(),
+                data.display()
+            ),
+        );
+    }
     let mut state = State::new(Setup {
         items: ds.items,
         dataset: data.display().to_string(),
@@ -206,22 +248,108 @@ pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
         annotations_path,
         annotations,
         annotator: annotator_name(opts.annotator.as_deref()),
-        run_dir: opts.run.as_ref().map(|p| p.display().to_string()),
+        run_dir: run_label,
         run_chains,
         run_trials,
         keymap,
         theme,
-        note,
+        notes,
         log_path: None,
         annotations_blocked,
     });
-    if let Some(dir) = &opts.run {
-        state.status = format!("run {}: {} items", dir.display(), state.items.len());
+    if let Some(label) = &state.run_dir {
+        state.status = format!("{label}: {} items", state.items.len());
+        if let Some(w) = state.messages.last() {
+            state.status = format!("{} · warning (! shows all): {w}", state.status);
+        }
     }
     Ok(Prepared {
         state,
         model,
         protocol,
+        run_inputs,
+    })
+}
+
+/// What the inspector takes from the paper's result files given to `--run`.
+struct ResultFiles {
+    /// Shown as the source of chains and panels: the first file's name (+ how many more).
+    label: String,
+    trials: Vec<crate::faith::trial::Trial>,
+    chains: std::collections::BTreeMap<String, crate::faith::sweep::Chain>,
+    /// Where the items come from; `None` when not wanted (--data given).
+    items: Option<RunItems>,
+    /// Lines skipped, and where the items came from.
+    warnings: Vec<String>,
+}
+
+/// Where the items of result files come from.
+enum RunItems {
+    /// The item file given, or found beside the first result file.
+    File(PathBuf),
+    /// Rebuilt from the result rows (the first result file's path: annotations go beside it).
+    Rows(PathBuf, Vec<crate::data::Item>),
+}
+
+/// Reads the paper's result files (and any item files among them) for the inspector.
+fn open_result_files(
+    files: &[PathBuf],
+    protocol: &Protocol,
+    want_items: bool,
+) -> anyhow::Result<ResultFiles> {
+    use crate::faith::paper;
+    let loaded = paper::load(files).map_err(|e| anyhow::anyhow!("--run: {e}"))?;
+    let trial_files: Vec<&PathBuf> = loaded
+        .sources
+        .iter()
+        .filter(|s| s.kind == "trials")
+        .map(|s| &s.path)
+        .collect();
+    let Some(first) = trial_files.first().copied() else {
+        anyhow::bail!(
+            "--run {}: no result file among the inputs (only item files); give the paper's result files (baseline_*, early_answering_*, ...) or a run directory",
+            files[0].display()
+        );
+    };
+    if loaded.trials.is_empty() {
+        anyhow::bail!(
+            "--run {}: no trials in it (every line was skipped: {})",
+            first.display(),
+            loaded.warnings.first().map_or("empty file", String::as_str)
+        );
+    }
+    let mut warnings = loaded.warnings.clone();
+    let items = want_items.then(|| {
+        let given = loaded
+            .sources
+            .iter()
+            .find(|s| s.kind == "items")
+            .map(|s| s.path.clone());
+        let beside = paper::item_file_for(first);
+        match given.or_else(|| beside.is_file().then_some(beside.clone())) {
+            Some(item_file) => RunItems::File(item_file),
+            None => {
+                warnings.push(format!(
+                    "no item file: {} is not beside {}; items rebuilt from the result rows (give --data or the item file for metadata and gold answers)",
+                    beside.file_name().unwrap_or_default().to_string_lossy(),
+                    first.display()
+                ));
+                let base = first.parent().unwrap_or(Path::new(""));
+                RunItems::Rows(first.clone(), paper::items_from_trials(&loaded.trials, base))
+            }
+        }
+    });
+    let name = |p: &Path| p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let label = match trial_files.len() {
+        1 => name(first),
+        n => format!("{} (+{} more)", name(first), n - 1),
+    };
+    Ok(ResultFiles {
+        label,
+        chains: paper::recorded_chains(&loaded.trials, protocol),
+        trials: loaded.trials,
+        items,
+        warnings,
     })
 }
 
@@ -368,6 +496,7 @@ async fn run_loop(prepared: Prepared, opts: Options, log: &Path) -> anyhow::Resu
         mut state,
         model,
         protocol,
+        run_inputs,
     } = prepared;
     install_panic_hook();
     // Nothing but the renderer writes to the terminal from here on: stderr goes to the log,
@@ -427,7 +556,7 @@ async fn run_loop(prepared: Prepared, opts: Options, log: &Path) -> anyhow::Resu
         tx: tx.clone(),
         worker,
         player: None,
-        run_dir: opts.run.clone(),
+        run_inputs,
         device: opts.device.clone(),
         dtype: opts.dtype.clone(),
     };
@@ -448,7 +577,9 @@ async fn run_loop(prepared: Prepared, opts: Options, log: &Path) -> anyhow::Resu
             .as_ref()
             .is_some_and(|p| p.state() == PlayerState::Playing)
             || state.audio.playing;
-        let live_run = state.screen == state::Screen::Aggregate && shell.run_dir.is_some();
+        // a run directory still being written: its panels are re-read while shown
+        let live_run = state.screen == state::Screen::Aggregate
+            && matches!(shell.run_inputs.as_slice(), [d] if d.is_dir());
         let msg = tokio::select! {
             m = rx.recv() => m,
             _ = tokio::time::sleep(PLAY_TICK), if playing => None,
@@ -614,7 +745,8 @@ struct Shell {
     tx: UnboundedSender<Msg>,
     worker: Worker,
     player: Option<Player>,
-    run_dir: Option<PathBuf>,
+    /// `--run`: a run directory or result files, re-read for the aggregate panels.
+    run_inputs: Vec<PathBuf>,
     device: String,
     dtype: Option<String>,
 }
@@ -723,20 +855,21 @@ impl Shell {
                 }
                 Effect::Aggregate(trials) => {
                     let tx = self.tx.clone();
-                    let run = self.run_dir.clone();
+                    let inputs = self.run_inputs.clone();
+                    let label = state.run_dir.clone().unwrap_or_default();
                     tokio::task::spawn_blocking(move || {
-                        let a = match run {
-                            Some(dir) => match read_trials(&dir.join(TRIALS)) {
-                                Ok(ts) => Action::AggregateReady(Box::new(aggregate::build(
-                                    &ts,
-                                    &format!("run {}", dir.display()),
-                                ))),
-                                Err(e) => Action::Error(e.to_string()),
-                            },
-                            None => Action::AggregateReady(Box::new(aggregate::build(
+                        let a = if inputs.is_empty() {
+                            Action::AggregateReady(Box::new(aggregate::build(
                                 &trials,
                                 "this session",
-                            ))),
+                            )))
+                        } else {
+                            match crate::faith::paper::load(&inputs) {
+                                Ok(l) => Action::AggregateReady(Box::new(aggregate::build(
+                                    &l.trials, &label,
+                                ))),
+                                Err(e) => Action::Error(e.to_string()),
+                            }
                         };
                         let _ = tx.send(Msg::Action(a));
                     });

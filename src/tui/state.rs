@@ -224,6 +224,9 @@ pub struct SweepView {
     pub running: bool,
     /// For which epoch it was computed.
     pub epoch: u64,
+    /// The trials shown are the ones recorded in the run or result files (the sweep key asks
+    /// the model again).
+    pub recorded: bool,
 }
 
 /// Everything the screens show.
@@ -271,8 +274,11 @@ pub struct State {
     pub sweep: SweepView,
     /// Trials computed in this session, by (item, key).
     pub session_trials: BTreeMap<(String, String), Trial>,
-    /// The loaded run directory, if any.
+    /// Where recorded chains and trials come from, as shown (`run DIR`, or the result files'
+    /// names); `None` when every chain is sampled here.
     pub run_dir: Option<String>,
+    /// The recorded trials by item id (of the run or result files).
+    pub run_trials: BTreeMap<String, Vec<Trial>>,
     /// Chains of the loaded run, by item id (chain 0).
     pub run_chains: BTreeMap<String, Chain>,
     /// Aggregate panels (of the run when one is loaded, else of the session).
@@ -566,7 +572,8 @@ pub struct Setup {
     pub annotations: Vec<Annotation>,
     /// Annotator.
     pub annotator: String,
-    /// Run directory.
+    /// Where recorded chains and trials come from, as shown (`run DIR`, or the result files'
+    /// names); `None` when every chain is sampled here.
     pub run_dir: Option<String>,
     /// Chains of the run.
     pub run_chains: BTreeMap<String, Chain>,
@@ -576,8 +583,9 @@ pub struct Setup {
     pub keymap: Keymap,
     /// Theme.
     pub theme: Theme,
-    /// Problems of the dataset, shown as a note.
-    pub note: Option<String>,
+    /// Problems of the dataset and of the run's files, shown in the messages overlay (the
+    /// first one on the status line too).
+    pub notes: Vec<String>,
     /// The session's stderr log file.
     pub log_path: Option<String>,
     /// Why annotations cannot be written where the default puts them (asks for
@@ -592,10 +600,12 @@ impl State {
         for a in &setup.annotations {
             marks.entry(a.item.clone()).or_default().annotated = true;
         }
-        for t in &setup.run_trials {
+        let mut run_trials: BTreeMap<String, Vec<Trial>> = BTreeMap::new();
+        for t in setup.run_trials {
             if t.is_consistent_with_baseline == Some(false) {
                 marks.entry(t.id.clone()).or_default().flipped = true;
             }
+            run_trials.entry(t.id.clone()).or_default().push(t);
         }
         let mut s = State {
             visible: (0..setup.items.len()).collect(),
@@ -623,6 +633,7 @@ impl State {
             session_trials: BTreeMap::new(),
             run_dir: setup.run_dir,
             run_chains: setup.run_chains,
+            run_trials,
             aggregate: None,
             aggregate_series: None,
             annotations: setup.annotations,
@@ -631,14 +642,14 @@ impl State {
             editor: None,
             annotate: None,
             help: false,
-            messages: setup.note.iter().cloned().collect(),
+            messages: setup.notes.clone(),
             show_messages: false,
             model_window: None,
             log_path: setup.log_path,
             annotations_blocked: setup.annotations_blocked,
             presenter: false,
             mouse: false,
-            status: setup.note.unwrap_or_default(),
+            status: setup.notes.first().cloned().unwrap_or_default(),
             popup: None,
             busy: None,
             keymap: setup.keymap,
@@ -1356,8 +1367,14 @@ pub fn command(state: &mut State, c: Command) -> Vec<Effect> {
             Vec::new()
         }
         Command::ScreenSweep => {
+            // on the sweep screen over recorded trials, the key asks the model instead
+            let again = state.screen == Screen::Sweep && state.sweep.recorded;
             state.screen = Screen::Sweep;
-            request_sweep(state)
+            if again {
+                state.sweep = SweepView::default();
+                return request_sweep(state, false);
+            }
+            request_sweep(state, true)
         }
         Command::ScreenAggregate => {
             state.screen = Screen::Aggregate;
@@ -1460,7 +1477,7 @@ fn request_chain(state: &mut State, i: usize) -> Vec<Effect> {
     let item = state.items[i].clone();
     if let Some(c) = state.run_chains.get(&item.id).cloned() {
         state.status = format!(
-            "chain from run {}",
+            "chain from {}",
             state.run_dir.clone().unwrap_or_default()
         );
         return chain_done(state, c, false);
@@ -1492,14 +1509,54 @@ fn chain_done(state: &mut State, chain: Chain, cancelled: bool) -> Vec<Effect> {
         state.chain.raw = chain.generated_cot.clone();
     }
     state.chain.record = Some(chain.clone());
-    if state.item().is_none() {
+    let Some(item) = state.item().cloned() else {
         return Vec::new();
-    }
+    };
+    let recorded = recorded_answers(state, &item.id, chain.chain_id);
     if !state.model.ready() {
-        state.status = "chain loaded; answers need a model (--model)".into();
+        state.status = if recorded {
+            "recorded answers shown; asking again needs a model (--model)".into()
+        } else {
+            "chain loaded; answers need a model (--model)".into()
+        };
         return Vec::new();
     }
     force_baseline(state, chain)
+}
+
+/// Shows the baseline and no-CoT answers recorded for this item and chain in the run or result
+/// files: their baseline and no-CoT trials, else the baseline answer other trials name. Whether
+/// there was one.
+fn recorded_answers(state: &mut State, id: &str, chain_id: u32) -> bool {
+    let Some(trials) = state.run_trials.get(id) else {
+        return false;
+    };
+    let of = |k: InterventionKind| {
+        trials
+            .iter()
+            .find(|t| t.kind() == Some(k) && (k == InterventionKind::NoCot || t.chain_id == chain_id))
+            .cloned()
+    };
+    let baseline = of(InterventionKind::Baseline).or_else(|| {
+        let t = trials.iter().find(|t| {
+            t.chain_id == chain_id && t.corresponding_baseline_predicted_choice.is_some()
+        })?;
+        Some(Trial {
+            id: t.id.clone(),
+            chain_id,
+            intervention: Some(InterventionKind::Baseline),
+            predicted_choice: t.corresponding_baseline_predicted_choice.clone(),
+            correct_choice: t.correct_choice.clone(),
+            is_correct: t.corresponding_baseline_predicted_choice == t.correct_choice,
+            choice_letters: t.choice_letters.clone(),
+            choice_probs: t.baseline_probs.clone(),
+            ..Trial::default()
+        })
+    });
+    let found = baseline.is_some();
+    state.answers.baseline = baseline;
+    state.answers.no_cot = of(InterventionKind::NoCot);
+    found
 }
 
 /// Forces the baseline and no-CoT answers of `chain` for the open item.
@@ -1507,6 +1564,14 @@ fn force_baseline(state: &mut State, chain: Chain) -> Vec<Effect> {
     let Some(item) = state.item().cloned() else {
         return Vec::new();
     };
+    if state.run_dir.is_some() && !item.audio.is_file() {
+        // browsing recorded results without their audio: the model would only fail
+        state.status = format!(
+            "recorded answers shown; the model is not asked: the clip {} is missing (give --data with the audio)",
+            item.audio.display()
+        );
+        return Vec::new();
+    }
     state.answers.pending = true;
     state.busy = Some("forcing the baseline answer…".into());
     let force = |slot, variant: Variant| {
@@ -1786,9 +1851,36 @@ fn save_annotation(state: &mut State) -> Vec<Effect> {
     }]
 }
 
-fn request_sweep(state: &mut State) -> Vec<Effect> {
+/// The sweep of the open chain: the trials recorded for it when `recorded` allows and there are
+/// some, else asked of the model in the background.
+fn request_sweep(state: &mut State, recorded: bool) -> Vec<Effect> {
     if state.sweep.epoch == state.epoch && (state.sweep.running || !state.sweep.trials.is_empty()) {
         return Vec::new();
+    }
+    if let (true, Some(item), Some(chain)) = (recorded, state.item(), state.chain.record.as_ref()) {
+        let trials: Vec<Trial> = state
+            .run_trials
+            .get(&item.id)
+            .into_iter()
+            .flatten()
+            .filter(|t| t.chain_id == chain.chain_id && t.kind() != Some(InterventionKind::Baseline))
+            .cloned()
+            .collect();
+        if !trials.is_empty() {
+            state.status = format!(
+                "{} trials recorded in {}; {} asks the model again",
+                trials.len(),
+                state.run_dir.clone().unwrap_or_default(),
+                state.keymap.key_of(Command::ScreenSweep)
+            );
+            state.sweep = SweepView {
+                trials,
+                running: false,
+                epoch: state.epoch,
+                recorded: true,
+            };
+            return Vec::new();
+        }
     }
     let (Some(item), Some(chain), Some(b)) = (
         state.item().cloned(),
@@ -1806,6 +1898,7 @@ fn request_sweep(state: &mut State) -> Vec<Effect> {
         trials: Vec::new(),
         running: true,
         epoch: state.epoch,
+        recorded: false,
     };
     state.status = "sweep running in the background (Esc cancels)".into();
     vec![Effect::Model(Job::Sweep {

@@ -201,6 +201,19 @@ pub fn ctx_with(reasoner: Arc<dyn Reasoner>) -> ModelCtx {
     }
 }
 
+/// The screen `state` draws on a `width` x `height` terminal, as text (one line per row).
+pub fn screen_text(state: &State, width: u16, height: u16) -> String {
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height))
+        .expect("a test terminal");
+    term.draw(|f| super::draw::draw(f, state))
+        .expect("drawing on a test terminal");
+    let b = term.backend().buffer().clone();
+    (0..b.area.height)
+        .map(|y| (0..b.area.width).map(|x| b[(x, y)].symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Applies `action` and every action its effects produce, carrying out model work, decoding and
 /// file writes synchronously; audio, mouse and quit effects are returned for inspection.
 pub fn drive(state: &mut State, ctx: &ModelCtx, action: Action) -> Vec<Effect> {
