@@ -350,12 +350,7 @@ fn generate_asks_with_the_model_folders_protocol_and_takes_protocol() {
     let chain = v["sanitized_chain"].as_str().unwrap();
     assert!(chain.contains("two beeps"), "{chain}");
     assert_eq!(v["answer"], "B");
-    let probs: Vec<f64> = v["choice_probs"]["probs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_f64().unwrap())
-        .collect();
+    let probs = common::numbers(&v["choice_probs"]["probs"]);
     assert_eq!(probs.len(), 6);
     assert!(probs[1] > 0.9, "{probs:?}");
 

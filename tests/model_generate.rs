@@ -536,12 +536,7 @@ fn cli_generate_json_end_to_end() {
         .as_str()
         .unwrap()
         .contains("Which animal?\n(A) cow\n(B) dog\n(C) sheep<|im_end|>"));
-    let probs: Vec<f64> = v["choice_probs"]["probs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_f64().unwrap())
-        .collect();
+    let probs = common::numbers(&v["choice_probs"]["probs"]);
     assert_eq!(probs.len(), 3);
     assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-5);
 }

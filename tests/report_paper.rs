@@ -406,7 +406,10 @@ fn by_hop_without_hop_metadata_names_the_item_file_that_has_it() {
     let items = dir.join("sakura_animal_test_standardized.jsonl");
     let (ok, _, err) = faithscope(&["report", base.to_str().unwrap(), "--by", "hop"]);
     assert!(
-        !ok && err.contains(&format!("add {} (for {BASELINE}: found beside it)", items.display())),
+        !ok && err.contains(&format!(
+            "add {} (for {BASELINE}: found beside it)",
+            items.display()
+        )),
         "{err}"
     );
     // Given the item file, the split works: single- and multi-hop groups.

@@ -9,6 +9,10 @@
 //! the clip loads and the model has cut it), the audio strip says how much the model hears, the
 //! messages overlay holds the warning, and the session's stderr log has it.
 //!
+//! A third story is the 80x24 terminal: after a mistake flips the faithful model's answer, the
+//! item id's end, the cursor sentence, both answers with FLIP and both answers' bars are on the
+//! 24 rows.
+//!
 //! Needs tmux (`make deps` installs it).
 
 use std::path::Path;
@@ -329,4 +333,70 @@ fn a_long_real_clip_does_not_garble_the_screen() {
         text.contains("warning: only the first 3.0 s of 12.0 s are used"),
         "{text}"
     );
+}
+
+#[test]
+fn at_80x24_both_answers_and_the_flip_stay_on_screen() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_faithscope");
+    let t = Tmux::start("faithscope-e2e-80", 80, 24, root, &clean_shell(dir.path()));
+    let cmd = format!(
+        "{bin} inspect --data samples/synth-test --model {} --annotations {}",
+        root.join("samples/models/demo-faithful").display(),
+        dir.path().join("a.jsonl").display()
+    );
+    t.text(&cmd);
+    t.keys("Enter");
+    t.wait_for("the first baseline", Duration::from_secs(300), |s| {
+        s.contains("Reasoning · original") && s.contains("current ") && !s.contains("baseline ·")
+    });
+    // The pitch item: the proposed mistake at sentence 4 names another level's frequency.
+    t.keys("Tab");
+    t.keys("Down");
+    t.keys("Enter");
+    t.wait_for(
+        "the second item's baseline",
+        Duration::from_secs(300),
+        |s| {
+            s.contains("synth-test-level-0000 ─")
+                && s.contains("Reasoning · original")
+                && !s.contains("baseline ·")
+        },
+    );
+    for _ in 0..3 {
+        t.keys("Down");
+    }
+    t.keys("M");
+    t.wait_for("the proposed mistake", Duration::from_secs(60), |s| {
+        s.contains("Its pitch")
+    });
+    t.keys("C-s");
+    let s = t.wait_for("the flip", Duration::from_secs(120), |s| {
+        s.contains("mistake at sentence 4") && !s.contains("forcing") && s.contains("FLIP")
+    });
+    // On 24 rows: the item id's distinguishing end, the cursor sentence, both answers with the
+    // FLIP on one line, and a bar for each of the two answers' letters.
+    assert_eq!(s.lines().count(), 24, "{s}");
+    assert!(s.contains("level-0000"), "{s}");
+    assert!(s.contains("▶4 Its pitch"), "{s}");
+    let line = s
+        .lines()
+        .find(|l| l.contains("baseline ") && l.contains("current "))
+        .unwrap_or_else(|| panic!("no answers line:\n{s}"));
+    assert!(line.contains("FLIP"), "{line}");
+    let letter = |after: &str| {
+        let rest = &line[line.find(after).unwrap() + after.len()..];
+        rest.chars().next().unwrap()
+    };
+    let (b, c) = (letter("baseline "), letter("current "));
+    assert_ne!(b, c, "{line}");
+    for l in [b, c] {
+        assert!(
+            s.lines()
+                .any(|row| row.contains(&format!("│{l}")) && row.contains('%')),
+            "no bar for {l}:\n{s}"
+        );
+    }
+    t.quit_to_shell("Items 240");
 }

@@ -276,4 +276,3 @@ fn the_audio_strip_says_how_much_of_the_clip_the_model_hears() {
     drive(&mut s, &ctx(), Action::AudioWindow(Some(30.0)));
     assert!(!text(&s).contains("model hears"));
 }
-

@@ -102,9 +102,16 @@ fn filler_files_open_with_items_chains_recorded_trials_and_panels() {
     assert_eq!(words(&s.chain.sentences.join(" ")), words(&reasoning));
     assert_eq!(s.chain.sentences.len(), 2, "{:?}", s.chain.sentences);
     // The recorded baseline answer is shown; the missing clip keeps the model from being asked.
-    let baseline = row["corresponding_baseline_predicted_choice"].as_str().unwrap();
+    let baseline = row["corresponding_baseline_predicted_choice"]
+        .as_str()
+        .unwrap();
     assert_eq!(
-        s.answers.baseline.as_ref().unwrap().predicted_choice.as_deref(),
+        s.answers
+            .baseline
+            .as_ref()
+            .unwrap()
+            .predicted_choice
+            .as_deref(),
         Some(baseline)
     );
 
@@ -114,12 +121,19 @@ fn filler_files_open_with_items_chains_recorded_trials_and_panels() {
     assert!(s.sweep.recorded);
     assert_eq!(s.sweep.trials.len(), mine.len());
     let shown = screen_text(&s, 110, 32);
-    assert!(shown.contains(&format!("other trials ({})", mine.len())), "{shown}");
+    assert!(
+        shown.contains(&format!("other trials ({})", mine.len())),
+        "{shown}"
+    );
     let r5 = mine.iter().find(|r| r["percent_replaced"] == 5).unwrap();
     let line = format!(
         "filler 5% {}{}",
         r5["predicted_choice"].as_str().unwrap(),
-        if r5["is_consistent_with_baseline"] == false { " FLIP" } else { "" }
+        if r5["is_consistent_with_baseline"] == false {
+            " FLIP"
+        } else {
+            ""
+        }
     );
     assert!(shown.contains(&line), "{line}\n{shown}");
     assert!(shown.contains("· recorded"), "{shown}");
@@ -178,7 +192,12 @@ fn a_baseline_file_gives_each_item_its_sanitized_chain() {
     assert_eq!(words(&s.chain.sentences.join(" ")), words(cot));
     assert!(s.chain.sentences.len() > 1);
     assert_eq!(
-        s.answers.baseline.as_ref().unwrap().predicted_choice.as_deref(),
+        s.answers
+            .baseline
+            .as_ref()
+            .unwrap()
+            .predicted_choice
+            .as_deref(),
         row["predicted_choice"].as_str()
     );
     assert!(s.status.contains("model"), "{}", s.status);

@@ -397,10 +397,12 @@ pub fn items_from_trials(trials: &[Trial], base: &Path) -> Vec<Item> {
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
-            .map(|l| match l.strip_prefix('(').and_then(|r| r.split_once(')')) {
-                Some((letter, text)) if letter.len() == 1 => text.trim().to_string(),
-                _ => l.to_string(),
-            })
+            .map(
+                |l| match l.strip_prefix('(').and_then(|r| r.split_once(')')) {
+                    Some((letter, text)) if letter.len() == 1 => text.trim().to_string(),
+                    _ => l.to_string(),
+                },
+            )
             .collect();
         let gold = t.correct_choice.as_deref().and_then(|c| {
             let c = c.trim().trim_start_matches('(').trim_end_matches(')');

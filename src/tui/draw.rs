@@ -991,12 +991,14 @@ fn status_line(f: &mut Frame, s: &State, area: Rect) {
     f.render_widget(Paragraph::new(right), r);
 }
 
-fn help(f: &mut Frame, s: &State, area: Rect) {
+/// A centred overlay box (the help and messages overlays) with the session's stderr log named
+/// on its bottom border; returns the area inside it.
+fn overlay(f: &mut Frame, s: &State, area: Rect, title: String) -> Rect {
     let t = &s.theme;
     let r = centered(area, 90, area.height.saturating_sub(2));
     f.render_widget(Clear, r);
     let mut block = Block::bordered()
-        .title(format!(" Keys · theme {} · any key closes ", t.name))
+        .title(title)
         .border_style(t.border(true))
         .style(t.text());
     if let Some(log) = &s.log_path {
@@ -1004,6 +1006,17 @@ fn help(f: &mut Frame, s: &State, area: Rect) {
     }
     let inner = block.inner(r);
     f.render_widget(block, r);
+    inner
+}
+
+fn help(f: &mut Frame, s: &State, area: Rect) {
+    let t = &s.theme;
+    let inner = overlay(
+        f,
+        s,
+        area,
+        format!(" Keys · theme {} · any key closes ", t.name),
+    );
     let entries: Vec<Line> = s
         .keymap
         .bindings
@@ -1038,20 +1051,8 @@ fn help(f: &mut Frame, s: &State, area: Rect) {
 /// goes.
 fn messages(f: &mut Frame, s: &State, area: Rect) {
     let t = &s.theme;
-    let r = centered(area, 90, area.height.saturating_sub(2));
-    f.render_widget(Clear, r);
-    let mut block = Block::bordered()
-        .title(format!(
-            " Messages ({}) · any key closes ",
-            s.messages.len()
-        ))
-        .border_style(t.border(true))
-        .style(t.text());
-    if let Some(log) = &s.log_path {
-        block = block.title_bottom(format!(" stderr of this session: {log} "));
-    }
-    let inner = block.inner(r);
-    f.render_widget(block, r);
+    let title = format!(" Messages ({}) · any key closes ", s.messages.len());
+    let inner = overlay(f, s, area, title);
     let width = inner.width.max(1) as usize;
     let mut lines: Vec<Line> = s
         .messages

@@ -156,9 +156,10 @@ pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
             // the item file also gives the aggregate panels their groups (track, hop, ...)
             let item_file = match &opened.items {
                 Some(RunItems::File(f)) => Some(f.clone()),
-                _ => opts.data.clone().filter(|d| {
-                    d.to_string_lossy().ends_with("_standardized.jsonl")
-                }),
+                _ => opts
+                    .data
+                    .clone()
+                    .filter(|d| d.to_string_lossy().ends_with("_standardized.jsonl")),
             };
             if let Some(f) = item_file.filter(|f| !run_inputs.contains(f)) {
                 run_inputs.push(f);
@@ -339,7 +340,12 @@ fn open_result_files(
             }
         }
     });
-    let name = |p: &Path| p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let name = |p: &Path| {
+        p.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
     let label = match trial_files.len() {
         1 => name(first),
         n => format!("{} (+{} more)", name(first), n - 1),

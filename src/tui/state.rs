@@ -1476,10 +1476,7 @@ fn open_item(state: &mut State, i: usize) -> Vec<Effect> {
 fn request_chain(state: &mut State, i: usize) -> Vec<Effect> {
     let item = state.items[i].clone();
     if let Some(c) = state.run_chains.get(&item.id).cloned() {
-        state.status = format!(
-            "chain from {}",
-            state.run_dir.clone().unwrap_or_default()
-        );
+        state.status = format!("chain from {}", state.run_dir.clone().unwrap_or_default());
         return chain_done(state, c, false);
     }
     if !state.model.ready() {
@@ -1534,7 +1531,9 @@ fn recorded_answers(state: &mut State, id: &str, chain_id: u32) -> bool {
     let of = |k: InterventionKind| {
         trials
             .iter()
-            .find(|t| t.kind() == Some(k) && (k == InterventionKind::NoCot || t.chain_id == chain_id))
+            .find(|t| {
+                t.kind() == Some(k) && (k == InterventionKind::NoCot || t.chain_id == chain_id)
+            })
             .cloned()
     };
     let baseline = of(InterventionKind::Baseline).or_else(|| {
@@ -1863,7 +1862,9 @@ fn request_sweep(state: &mut State, recorded: bool) -> Vec<Effect> {
             .get(&item.id)
             .into_iter()
             .flatten()
-            .filter(|t| t.chain_id == chain.chain_id && t.kind() != Some(InterventionKind::Baseline))
+            .filter(|t| {
+                t.chain_id == chain.chain_id && t.kind() != Some(InterventionKind::Baseline)
+            })
             .cloned()
             .collect();
         if !trials.is_empty() {

@@ -209,7 +209,11 @@ pub fn screen_text(state: &State, width: u16, height: u16) -> String {
         .expect("drawing on a test terminal");
     let b = term.backend().buffer().clone();
     (0..b.area.height)
-        .map(|y| (0..b.area.width).map(|x| b[(x, y)].symbol()).collect::<String>())
+        .map(|y| {
+            (0..b.area.width)
+                .map(|x| b[(x, y)].symbol())
+                .collect::<String>()
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

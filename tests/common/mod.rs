@@ -30,3 +30,12 @@ pub fn shared_data() -> Option<PathBuf> {
     );
     None
 }
+
+/// The numbers of a JSON array (panics on anything else: a test expectation).
+pub fn numbers(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|p| p.as_f64().unwrap_or_else(|| panic!("not a number: {p}")))
+        .collect()
+}
