@@ -31,7 +31,7 @@ impl Tmux {
     fn start(session: &'static str, cols: u16, rows: u16, dir: &Path, shell: &str) -> Tmux {
         let t = Tmux { session };
         let _ = Command::new("tmux")
-            .args(["kill-session", "-t", session])
+            .args(["kill-session", "-t", &format!("={session}")])
             .output();
         let (x, y) = (cols.to_string(), rows.to_string());
         let dir = dir.display().to_string();
@@ -61,8 +61,14 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The session's pane, by exact name: tmux matches a plain `-t name` by prefix too, so
+    /// `faithscope-e2e` would hit `faithscope-e2e-80` of a test running beside it.
+    fn pane(&self) -> String {
+        format!("={}:", self.session)
+    }
+
     fn screen(&self) -> String {
-        self.run(&["capture-pane", "-t", self.session, "-p"])
+        self.run(&["capture-pane", "-t", &self.pane(), "-p"])
     }
 
     /// Polls the screen until `pred` holds; the limit only bounds waiting, the assertion is on
@@ -82,12 +88,12 @@ impl Tmux {
     }
 
     fn keys(&self, k: &str) {
-        self.run(&["send-keys", "-t", self.session, k]);
+        self.run(&["send-keys", "-t", &self.pane(), k]);
     }
 
     /// Types `text` literally.
     fn text(&self, text: &str) {
-        self.run(&["send-keys", "-t", self.session, "-l", text]);
+        self.run(&["send-keys", "-t", &self.pane(), "-l", text]);
     }
 
     /// Quits the inspector with q and checks that the shell is back on the main screen.
@@ -101,7 +107,7 @@ impl Tmux {
         let alt = self.run(&[
             "display-message",
             "-t",
-            self.session,
+            &self.pane(),
             "-p",
             "#{alternate_on}",
         ]);
@@ -113,7 +119,7 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        self.run(&["kill-session", "-t", self.session]);
+        self.run(&["kill-session", "-t", &format!("={}", self.session)]);
     }
 }
 
