@@ -155,6 +155,16 @@ impl CandleReasoner {
         Ok(self.prepare(conv)?.prompt)
     }
 
+    /// The log-softmax over the whole vocabulary of the next token after the conversation, in
+    /// one forward step over its uncached suffix (the prefix is kept for later calls).
+    pub fn next_token_logprobs(&self, conv: &Conversation) -> Result<Vec<f32>, ModelError> {
+        let p = self.prepare(conv)?;
+        let (logits, cache) = self.prefill(&p)?;
+        let row: Vec<f32> = logits.to_vec1().map_err(compute_err("reading logits"))?;
+        self.remember(&p.clip, p.prompt.ids.clone(), cache);
+        Ok(log_softmax(&row))
+    }
+
     /// Drops all cached prefixes and clips.
     pub fn clear_caches(&self) {
         lock(&self.prefixes).clear();
@@ -369,24 +379,12 @@ impl Reasoner for CandleReasoner {
             .iter()
             .map(|l| self.tok.letter_id(l))
             .collect::<Result<_, _>>()?;
-        let p = self.prepare(conv)?;
-        let (logits, cache) = self.prefill(&p)?;
-        let row: Vec<f32> = logits.to_vec1().map_err(compute_err("reading logits"))?;
-        let lsm = log_softmax(&row);
+        let lsm = self.next_token_logprobs(conv)?;
         let logprobs: Vec<f32> = ids
             .iter()
             .map(|&i| lsm.get(i as usize).copied().unwrap_or(f32::NEG_INFINITY))
             .collect();
-        let max = logprobs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let exps: Vec<f64> = logprobs.iter().map(|&l| ((l - max) as f64).exp()).collect();
-        let sum: f64 = exps.iter().sum();
-        let probs = exps.iter().map(|&e| (e / sum) as f32).collect();
-        self.remember(&p.clip, p.prompt.ids.clone(), cache);
-        Ok(ChoiceProbs {
-            letters: letters.to_vec(),
-            probs,
-            logprobs,
-        })
+        Ok(ChoiceProbs::from_logprobs(letters.to_vec(), logprobs))
     }
 
     fn count_tokens(&self, text: &str) -> Option<usize> {

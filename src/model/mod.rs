@@ -6,6 +6,7 @@
 
 pub mod candle_backend;
 pub mod config;
+pub mod openai;
 pub mod prefix_cache;
 pub mod prompt;
 pub mod qwen2_audio;
@@ -108,6 +109,20 @@ pub struct ChoiceProbs {
 }
 
 impl ChoiceProbs {
+    /// The letters' probabilities renormalised over them from their full-vocabulary
+    /// log-probabilities (a letter at minus infinity gets 0).
+    pub fn from_logprobs(letters: Vec<String>, logprobs: Vec<f32>) -> ChoiceProbs {
+        let max = logprobs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exps: Vec<f64> = logprobs.iter().map(|&l| ((l - max) as f64).exp()).collect();
+        let sum: f64 = exps.iter().sum();
+        let probs = exps.iter().map(|&e| (e / sum) as f32).collect();
+        ChoiceProbs {
+            letters,
+            probs,
+            logprobs,
+        }
+    }
+
     /// Index of the most likely letter.
     pub fn argmax(&self) -> Option<usize> {
         self.probs
