@@ -23,6 +23,7 @@ fn run_directory_supplies_chains_marks_and_panels() {
         created_unix: 0,
         model: "scripted".into(),
         model_name: "scripted".into(),
+        served_model: None,
         device: String::new(),
         dtype: String::new(),
         data: "samples".into(),

@@ -19,6 +19,8 @@ use crate::faith::answer::{answer_prompt, cot_conversation, force, Forced};
 use crate::faith::protocol::Protocol;
 use crate::faith::sweep::sanitize;
 use crate::model::candle_backend::{CacheOptions, CandleReasoner};
+use crate::model::openai::messages_of;
+use crate::model::remote::{is_url, RemoteOptions, RemoteReasoner};
 use crate::model::resolve::{model_protocol, resolve_model, select_device, select_dtype};
 use crate::model::{ChoiceProbs, Conversation, GenParams, Message, Reasoner, Role};
 
@@ -28,7 +30,8 @@ pub const RAW: &str = "raw";
 /// Arguments of `faithscope generate`.
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
-    /// Model folder, or a repo id (ORG/NAME) in the local Hugging Face cache.
+    /// Model folder, a repo id (ORG/NAME) in the local Hugging Face cache, or the URL of an
+    /// OpenAI-compatible server (http://HOST:PORT/v1).
     #[arg(long)]
     pub model: String,
     /// Audio clip (wav, flac, mp3, ogg).
@@ -75,6 +78,10 @@ pub struct GenerateArgs {
     /// Weight dtype: f32, f16 or bf16 (default f32 on CPU, bf16 on a GPU).
     #[arg(long)]
     pub dtype: Option<String>,
+    /// A model served over HTTP (--model http://HOST:PORT/v1): with --json the capabilities
+    /// found are printed too.
+    #[command(flatten)]
+    pub remote: crate::cli::run::RemoteArgs,
 }
 
 /// Letters for `n` choices: A, B, C, ...
@@ -160,13 +167,29 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             p.name
         );
     }
-    let dir = resolve_model(&args.model)?;
-    let device = select_device(&args.device)?;
-    let dtype = select_dtype(args.dtype.as_deref(), &device)?;
-    let model = CandleReasoner::load(&dir, &device, dtype, CacheOptions::default())
-        .with_context(|| format!("loading model {}", dir.display()))?;
     let conv = reasoning_conversation(&args, protocol.as_ref());
-    let prompt = model.render_prompt(&conv)?;
+    // In process: the prompt as the model sees it. Served: the messages sent (the server's
+    // chat template renders them) and what the server was found to do.
+    let (model, where_, prompt, capabilities): (Box<dyn Reasoner>, String, _, _) =
+        if is_url(&args.model) {
+            let mut opts = RemoteOptions::new(&args.model);
+            opts.served_model = args.remote.served_model.clone();
+            opts.timeout = std::time::Duration::from_secs(args.remote.timeout.max(1));
+            let r = RemoteReasoner::connect(opts)?;
+            let caps = serde_json::to_value(r.capabilities())?;
+            let (messages, _) = messages_of(&conv, conv.audio.as_ref().map(|_| "<clip>"));
+            let prompt = json!({"messages": messages});
+            (Box::new(r), args.model.clone(), prompt, Some(caps))
+        } else {
+            let dir = resolve_model(&args.model)?;
+            let device = select_device(&args.device)?;
+            let dtype = select_dtype(args.dtype.as_deref(), &device)?;
+            let m = CandleReasoner::load(&dir, &device, dtype, CacheOptions::default())
+                .with_context(|| format!("loading model {}", dir.display()))?;
+            let p = m.render_prompt(&conv)?;
+            let prompt = json!({"text": p.text, "ids": p.ids});
+            (Box::new(m), dir.display().to_string(), prompt, None)
+        };
     let params = GenParams {
         max_tokens: args.max_tokens,
         temperature: args.temperature,
@@ -211,7 +234,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             let text = format!("{} {reasoning}", args.prefill.as_deref().unwrap_or(""));
             let sanitized = sanitize(p, text.trim());
             let item = item_of(&args);
-            let f = force(&model, &answer_prompt(p, &item, &sanitized), &args.choices)?;
+            let f = force(
+                model.as_ref(),
+                &answer_prompt(p, &item, &sanitized),
+                &args.choices,
+            )?;
             chain = Some(sanitized);
             let probs = f.probs.clone();
             forced = Some(f);
@@ -231,10 +258,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     };
     if args.json {
         let obj = json!({
-            "model": dir.display().to_string(),
+            "model": where_,
+            "model_name": model.name(),
+            "capabilities": capabilities,
             "protocol": protocol.as_ref().map_or(RAW, |p| p.name.as_str()),
-            "prompt": prompt.text,
-            "prompt_ids": prompt.ids,
+            "prompt": prompt.get("text").cloned().unwrap_or_else(|| prompt["messages"].clone()),
+            "prompt_ids": prompt.get("ids").cloned().unwrap_or(serde_json::Value::Null),
             "generated_ids": generation.as_ref().map(|g| g.tokens.clone()).unwrap_or_default(),
             "generated_text": generation.as_ref().map(|g| g.text.clone()).unwrap_or_default(),
             "stop": generation.as_ref().map(|g| g.stop),

@@ -11,8 +11,8 @@ pub struct InspectArgs {
     /// Dataset file or folder (any supported format); default: samples/synth-test.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Model folder or hub id in the local Hugging Face cache; default: samples/models/demo-faithful
-    /// when present, else no model.
+    /// Model folder, hub id in the local Hugging Face cache, or the URL of an OpenAI-compatible
+    /// server (http://HOST:PORT/v1); default: samples/models/demo-faithful when present.
     #[arg(long)]
     pub model: Option<String>,
     /// A second model, one key (`o`) away: the same chain and intervention are asked again
@@ -51,6 +51,9 @@ pub struct InspectArgs {
     /// Weight dtype: f32, f16 or bf16.
     #[arg(long)]
     pub dtype: Option<String>,
+    /// A model served over HTTP (--model http://HOST:PORT/v1).
+    #[command(flatten)]
+    pub remote: crate::cli::run::RemoteArgs,
 }
 
 impl Default for InspectArgs {
@@ -68,6 +71,10 @@ impl Default for InspectArgs {
             seed: 0,
             device: "cpu".into(),
             dtype: None,
+            remote: crate::cli::run::RemoteArgs {
+                served_model: None,
+                timeout: 600,
+            },
         }
     }
 }
@@ -87,5 +94,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         seed: args.seed,
         device: args.device,
         dtype: args.dtype,
+        served_model: args.remote.served_model,
+        timeout_s: args.remote.timeout,
     })
 }

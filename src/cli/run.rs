@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use crate::data::{self, Format, Item, LoadOptions};
 use crate::faith::mistakes::Annotations;
@@ -24,7 +24,8 @@ pub struct RunArgs {
     /// Dataset format (detected from the path by default).
     #[arg(long, value_enum, default_value_t = Format::Auto)]
     pub format: Format,
-    /// Model folder, or a repo id (ORG/NAME) in the local Hugging Face cache.
+    /// Model folder, a repo id (ORG/NAME) in the local Hugging Face cache, or the URL of an
+    /// OpenAI-compatible server (http://HOST:PORT/v1: vLLM, llama-server, faithscope serve).
     #[arg(long, required_unless_present = "resume")]
     pub model: Option<String>,
     /// Protocol: paper-v1, lanham, af3, or a TOML file of your own; default: the one the model
@@ -68,6 +69,9 @@ pub struct RunArgs {
     /// and no summary.
     #[arg(long)]
     pub quiet: bool,
+    /// A model served over HTTP.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// The most chains `--chains` accepts per item: each chain is sampled and then swept by every
@@ -99,21 +103,34 @@ fn check_work(chains: u32, items: usize, interventions: &str) -> anyhow::Result<
     );
 }
 
-/// Opens the model a run uses. The one place a backend is chosen: today the candle Qwen2-Audio
-/// backend for a Hugging Face model folder or cached repo id.
+/// How a model served over HTTP is reached (`--model http://HOST:PORT/v1`); shared by `run`,
+/// `inspect` and `generate`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RemoteArgs {
+    /// With --model URL: the served model id (default: the first one GET /v1/models lists).
+    /// The API key comes from FAITHSCOPE_API_KEY, else OPENAI_API_KEY.
+    #[arg(long, value_name = "NAME")]
+    pub served_model: Option<String>,
+    /// With --model URL: seconds one request may take, a whole generation included.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub timeout: u64,
+}
+
+/// Opens the model a run uses (see [`crate::model::resolve::open_model`]).
 pub fn open_model(
     model: &str,
     device: &str,
     dtype: Option<&str>,
+    remote: &RemoteArgs,
 ) -> anyhow::Result<Box<dyn Reasoner>> {
-    use crate::model::candle_backend::{CacheOptions, CandleReasoner};
-    use crate::model::resolve::{resolve_model, select_device, select_dtype};
-    let dir = resolve_model(model)?;
-    let device = select_device(device)?;
-    let dtype = select_dtype(dtype, &device)?;
-    let m = CandleReasoner::load(&dir, &device, dtype, CacheOptions::default())
-        .with_context(|| format!("loading model {}", dir.display()))?;
-    Ok(Box::new(m))
+    let spec = crate::model::resolve::ModelSpec {
+        model: model.to_string(),
+        device: device.to_string(),
+        dtype: dtype.map(str::to_string),
+        served_model: remote.served_model.clone(),
+        timeout_s: remote.timeout,
+    };
+    Ok(crate::model::resolve::open_model(&spec)?)
 }
 
 fn load_items(
@@ -187,10 +204,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             if args.retry_errors {
                 store.retry_failed();
             }
+            // the served model of the first start, unless given again
+            let remote = RemoteArgs {
+                served_model: args.remote.served_model.clone().or(m.served_model.clone()),
+                timeout: args.remote.timeout,
+            };
             let model = open_model(
                 &m.model,
                 &m.device,
                 (!m.dtype.is_empty()).then_some(m.dtype.as_str()),
+                &remote,
             )?;
             (store, m, model)
         }
@@ -210,7 +233,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             check_counts(args.chains, args.limit)?;
             let items = load_items(data, args.format, args.limit, args.quiet)?;
             check_work(args.chains, items.len(), &plan.spec())?;
-            let model_box = open_model(model, &args.device, args.dtype.as_deref())?;
+            let model_box = open_model(model, &args.device, args.dtype.as_deref(), &args.remote)?;
             let m = Manifest {
                 faithscope_version: version(),
                 created_unix: std::time::SystemTime::now()
@@ -219,6 +242,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                     .unwrap_or(0),
                 model: model.clone(),
                 model_name: model_box.name().to_string(),
+                served_model: crate::model::remote::is_url(model)
+                    .then(|| args.remote.served_model.clone())
+                    .flatten(),
                 device: args.device.clone(),
                 dtype: args.dtype.clone().unwrap_or_default(),
                 data: data.display().to_string(),

@@ -42,6 +42,9 @@ pub struct Manifest {
     /// The backend's name for it.
     pub model_name: String,
     /// Device and dtype asked for.
+    /// With a model served over HTTP: the served model id asked for (`--served-model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_model: Option<String>,
     #[serde(default)]
     pub device: String,
     /// Data type asked for (empty: the backend's default).
@@ -761,6 +764,7 @@ mod tests {
             created_unix: 0,
             model: "double".into(),
             model_name: "double".into(),
+            served_model: None,
             device: String::new(),
             dtype: String::new(),
             data: "items".into(),

@@ -10,6 +10,7 @@ pub mod openai;
 pub mod prefix_cache;
 pub mod prompt;
 pub mod qwen2_audio;
+pub mod remote;
 pub mod resolve;
 pub mod sampling;
 pub mod tokenizer;

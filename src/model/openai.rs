@@ -426,7 +426,12 @@ mod tests {
         assert!(cont);
         assert_eq!(msgs[0].role, "system");
         let json = serde_json::to_string(&msgs).unwrap();
-        assert!(json.contains(r#"{"type":"input_audio","input_audio":{"data":"UklGRg==","format":"wav"}}"#), "{json}");
+        assert!(
+            json.contains(
+                r#"{"type":"input_audio","input_audio":{"data":"UklGRg==","format":"wav"}}"#
+            ),
+            "{json}"
+        );
         let back: Vec<ChatMessage> = serde_json::from_str(&json).unwrap();
         let (got, audio) = conversation_of(&back, true).unwrap();
         assert_eq!(audio.unwrap().data, "UklGRg==");

@@ -204,3 +204,43 @@ mod tests {
         assert!(select_device("tpu").is_err());
     }
 }
+
+/// What `--model` names and how to open it: a folder or cached repo id run here (candle), or
+/// the URL of an OpenAI-compatible server.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelSpec {
+    /// `--model`: folder, repo id or `http(s)://HOST:PORT/v1`.
+    pub model: String,
+    /// Compute device (in process only).
+    pub device: String,
+    /// Weight dtype (in process only).
+    pub dtype: Option<String>,
+    /// With a URL: the served model id (default the first listed).
+    pub served_model: Option<String>,
+    /// With a URL: seconds one request may take (0: the default, 600).
+    pub timeout_s: u64,
+}
+
+/// Opens the model: the one place a backend is chosen.
+pub fn open_model(spec: &ModelSpec) -> Result<Box<dyn super::Reasoner>, ModelError> {
+    use super::candle_backend::{CacheOptions, CandleReasoner};
+    use super::remote::{is_url, RemoteOptions, RemoteReasoner};
+    if is_url(&spec.model) {
+        let mut opts = RemoteOptions::new(&spec.model);
+        opts.served_model = spec.served_model.clone();
+        if spec.timeout_s > 0 {
+            opts.timeout = std::time::Duration::from_secs(spec.timeout_s);
+        }
+        return Ok(Box::new(RemoteReasoner::connect(opts)?));
+    }
+    let dir = resolve_model(&spec.model)?;
+    let device = select_device(if spec.device.is_empty() {
+        "cpu"
+    } else {
+        &spec.device
+    })?;
+    let dtype = select_dtype(spec.dtype.as_deref(), &device)?;
+    let m = CandleReasoner::load(&dir, &device, dtype, CacheOptions::default())
+        .map_err(|e| ModelError::Load(format!("loading model {}: {e}", dir.display())))?;
+    Ok(Box::new(m))
+}

@@ -38,8 +38,6 @@ use crate::faith::protocol::Protocol;
 use crate::faith::run::{RunStore, TRIALS};
 use crate::faith::sweep::Sink;
 use crate::faith::trial::read_trials;
-use crate::model::candle_backend::{CacheOptions, CandleReasoner};
-use crate::model::resolve::{resolve_model, select_device, select_dtype};
 
 use keymap::Keymap;
 use state::{Action, Effect, Job, ModelStatus, Setup, State};
@@ -92,6 +90,23 @@ pub struct Options {
     pub device: String,
     /// Weight dtype.
     pub dtype: Option<String>,
+    /// With a model URL: the served model id.
+    pub served_model: Option<String>,
+    /// With a model URL: seconds one request may take (0: the default).
+    pub timeout_s: u64,
+}
+
+impl Options {
+    /// How model `model` (the first one or the compared one) is opened.
+    pub fn model_spec(&self, model: String) -> crate::model::resolve::ModelSpec {
+        crate::model::resolve::ModelSpec {
+            model,
+            device: self.device.clone(),
+            dtype: self.dtype.clone(),
+            served_model: self.served_model.clone(),
+            timeout_s: self.timeout_s,
+        }
+    }
 }
 
 /// Everything [`run`] prepares before the terminal is taken: the first state and the model to
@@ -556,15 +571,14 @@ async fn run_loop(prepared: Prepared, opts: Options, log: &Path) -> anyhow::Resu
     };
     let worker = Worker::start(tx.clone(), protocol.clone(), opts.seed);
     if let Some(spec) = model {
-        worker.load_model(spec, opts.device.clone(), opts.dtype.clone());
+        worker.load_model(opts.model_spec(spec));
     }
     let mut shell = Shell {
         tx: tx.clone(),
         worker,
         player: None,
         run_inputs,
-        device: opts.device.clone(),
-        dtype: opts.dtype.clone(),
+        opts: opts.clone(),
     };
     // First frame before anything has loaded.
     terminal.draw(|f| draw::draw(f, &state))?;
@@ -712,27 +726,21 @@ impl Worker {
         self.cancel_upto.store(last, Ordering::Release);
     }
 
-    fn load_model(&self, spec: String, device: String, dtype: Option<String>) {
+    fn load_model(&self, spec: crate::model::resolve::ModelSpec) {
         let ctx = self.ctx.clone();
         let tx = self.tx.clone();
         let protocol = self.protocol.clone();
         let seed = self.seed;
         tokio::task::spawn_blocking(move || {
-            let r = (|| -> anyhow::Result<CandleReasoner> {
-                let dir = resolve_model(&spec)?;
-                let device = select_device(if device.is_empty() { "cpu" } else { &device })?;
-                let dtype = select_dtype(dtype.as_deref(), &device)?;
-                CandleReasoner::load(&dir, &device, dtype, CacheOptions::default())
-                    .with_context(|| format!("loading model {}", dir.display()))
-            })();
+            let r = crate::model::resolve::open_model(&spec);
             let a = match r {
                 Ok(m) => {
-                    let name = crate::model::Reasoner::name(&m).to_string();
-                    let window = crate::model::Reasoner::audio_window_seconds(&m);
+                    let name = m.name().to_string();
+                    let window = m.audio_window_seconds();
                     let _ = tx.send(Msg::Action(Action::AudioWindow(window)));
                     if let Ok(mut g) = ctx.lock() {
                         *g = Some(ModelCtx {
-                            reasoner: Arc::new(m),
+                            reasoner: Arc::from(m),
                             protocol,
                             seed,
                         });
@@ -753,8 +761,8 @@ struct Shell {
     player: Option<Player>,
     /// `--run`: a run directory or result files, re-read for the aggregate panels.
     run_inputs: Vec<PathBuf>,
-    device: String,
-    dtype: Option<String>,
+    /// The options the models are opened with (device, dtype, served model).
+    opts: Options,
 }
 
 impl Shell {
@@ -824,10 +832,7 @@ impl Shell {
                 }
                 Effect::Model(job) => self.worker.submit(job),
                 Effect::CancelModel => self.worker.cancel(),
-                Effect::LoadModel(spec) => {
-                    self.worker
-                        .load_model(spec, self.device.clone(), self.dtype.clone())
-                }
+                Effect::LoadModel(spec) => self.worker.load_model(self.opts.model_spec(spec)),
                 Effect::SaveAnnotation { path, record } => {
                     let tx = self.tx.clone();
                     tokio::task::spawn_blocking(move || {
