@@ -70,41 +70,8 @@ fn args(data: &Path, protocol: &Path, out: &Path) -> Vec<String> {
     .collect()
 }
 
-/// Lines of a run file as JSON, without the wall times (the only fields that may differ).
-fn lines(dir: &Path, file: &str) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
-    text.lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("{}: {e}: {l}", dir.join(file).display()));
-            let o = v.as_object_mut().unwrap();
-            for k in ["timings_ms", "generate_ms", "unix_time"] {
-                o.remove(k);
-            }
-            v
-        })
-        .collect()
-}
-
-/// Equal JSON, numbers within 1e-5 (a resumed run recomputes prefixes an uninterrupted run took
-/// from its cache; the float sums may differ in the last bits).
-fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-    use serde_json::Value::*;
-    match (a, b) {
-        (Number(x), Number(y)) => match (x.as_f64(), y.as_f64()) {
-            (Some(x), Some(y)) => (x - y).abs() <= 1e-5,
-            _ => x == y,
-        },
-        (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
-        (Object(x), Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
 fn assert_same_runs(a: &Path, b: &Path, file: &str) {
-    let (x, y) = (lines(a, file), lines(b, file));
+    let (x, y) = (common::run_lines(a, file), common::run_lines(b, file));
     assert_eq!(
         x.len(),
         y.len(),
@@ -114,7 +81,7 @@ fn assert_same_runs(a: &Path, b: &Path, file: &str) {
     );
     for (i, (p, q)) in x.iter().zip(&y).enumerate() {
         assert!(
-            same(p, q),
+            common::same_json(p, q),
             "{file} line {}: uninterrupted\n{p}\nresumed\n{q}",
             i + 1
         );
@@ -139,9 +106,9 @@ fn sigkill_and_resume_match_an_uninterrupted_run() {
         "uninterrupted run failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let trials = lines(&full, "trials.jsonl");
+    let trials = common::run_lines(&full, "trials.jsonl");
     assert!(
-        lines(&full, "errors.jsonl").is_empty(),
+        common::run_lines(&full, "errors.jsonl").is_empty(),
         "errors: {}",
         std::fs::read_to_string(full.join("errors.jsonl")).unwrap()
     );

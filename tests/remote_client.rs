@@ -1,0 +1,287 @@
+//! The remote backend against a real server on loopback (`faithscope serve` of the demo models,
+//! through the real binary): a run through the server gives the trials of the same run in
+//! process, the capability probe, streaming and cancel through the library client, the named
+//! faults (nothing listening, a refused key, an unknown served model), and a server killed
+//! mid-run: the run records errors, and `--resume` against the restarted server completes with
+//! exactly the trials of an uninterrupted run.
+
+mod common;
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{run_lines, same_json, Served};
+use faithscope::model::remote::{RemoteOptions, RemoteReasoner};
+use faithscope::model::{Conversation, GenParams, Message, Reasoner, Role};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_faithscope"))
+}
+
+fn demo(name: &str) -> PathBuf {
+    common::repo().join("samples/models").join(name)
+}
+
+/// `faithscope run` of the demo model's own protocol over the first items of the synthetic split.
+fn run_args(model: &str, items: usize, out: &Path) -> Vec<String> {
+    [
+        "run",
+        "--data",
+        "samples/synth-test",
+        "--model",
+        model,
+        "--protocol",
+        "lanham",
+        "--interventions",
+        "early,mistakes",
+        "--mistake-source",
+        "facts",
+        "--limit",
+        &items.to_string(),
+        "--seed",
+        "3",
+        "--quiet",
+        "--out",
+        &out.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn run(args: &[String]) -> std::process::Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(common::repo())
+        .output()
+        .unwrap()
+}
+
+/// The trials of two runs, in one order (a resumed run appends its retried items at the end).
+fn assert_same_trials(a: &Path, b: &Path) {
+    let sorted = |dir: &Path| {
+        let mut v = run_lines(dir, "trials.jsonl");
+        let key = |t: &serde_json::Value| {
+            format!(
+                "{}|{}|{}|{:.6}|{}",
+                t["id"], t["chain_id"], t["intervention"],
+                t["x"].as_f64().unwrap_or(-1.0),
+                t["mistake_position"]
+            )
+        };
+        v.sort_by_key(key);
+        v
+    };
+    let (x, y) = (sorted(a), sorted(b));
+    assert!(!x.is_empty());
+    assert_eq!(x.len(), y.len(), "trials in process vs through the server");
+    for (i, (p, q)) in x.iter().zip(&y).enumerate() {
+        assert!(
+            same_json(p, q),
+            "trial {}: in process\n{p}\nthrough the server\n{q}",
+            i + 1
+        );
+    }
+}
+
+#[test]
+fn a_run_through_serve_gives_the_trials_of_the_run_in_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = demo("demo-faithful");
+    let local = tmp.path().join("local");
+    let out = run(&run_args(&model.display().to_string(), 3, &local));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let served = Served::start(&model, 0, &[]);
+    let remote = tmp.path().join("remote");
+    let out = run(&run_args(&served.url, 3, &remote));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(run_lines(&remote, "errors.jsonl").is_empty());
+    assert_same_trials(&local, &remote);
+    // The manifest names the server, never a key.
+    let manifest = std::fs::read_to_string(remote.join("manifest.json")).unwrap();
+    assert!(manifest.contains(&served.url), "{manifest}");
+}
+
+fn question() -> Conversation {
+    Conversation {
+        audio: Some(common::repo().join("samples/synth-test/audio/synth-test-count-0000.flac")),
+        messages: vec![Message {
+            role: Role::User,
+            text: "Question: How many beeps do you hear?\n\nChoices:\n(A) one\n(B) two\n(C) three\n(D) four\n(E) five\n(F) six".into(),
+        }],
+        prefill: Some("Let's think step by step:".into()),
+    }
+}
+
+#[test]
+fn the_client_probes_streams_cancels_and_reads_exact_letter_probabilities() {
+    let model = demo("demo-faithful");
+    let served = Served::start(&model, 0, &[]);
+    let r = RemoteReasoner::connect(RemoteOptions::new(&served.url)).unwrap();
+    let caps = r.capabilities().clone();
+    assert_eq!(caps.models, vec!["demo-faithful".to_string()]);
+    assert!(caps.prefill && caps.logprobs && caps.letter_ids, "{caps:?}");
+    assert!(caps.tokenize.is_some(), "{caps:?}");
+
+    // In process, the same conversation.
+    let local = faithscope::model::resolve::open_model(&faithscope::model::resolve::ModelSpec {
+        model: model.display().to_string(),
+        ..Default::default()
+    })
+    .unwrap();
+    let params = GenParams {
+        max_tokens: 60,
+        ..GenParams::default()
+    };
+    let want = local
+        .generate(&question(), &params, &mut |_| ControlFlow::Continue(()))
+        .unwrap();
+    let mut pieces = Vec::new();
+    let got = r
+        .generate(&question(), &params, &mut |d| {
+            pieces.push(d.to_string());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(got.text, want.text);
+    assert!(pieces.len() > 1, "one delta only: {pieces:?}");
+    assert_eq!(pieces.concat(), got.text);
+    assert_eq!(got.stop, want.stop);
+
+    // Letters after the chain and an answer cue: exact through logprob_token_ids.
+    let mut cue = question();
+    cue.prefill = Some(format!(
+        "Let's think step by step:{} So the answer is (",
+        want.text
+    ));
+    let letters: Vec<String> = ["A", "B", "C", "D", "E", "F"].map(String::from).to_vec();
+    let a = local.choice_probs(&cue, &letters).unwrap();
+    let b = r.choice_probs(&cue, &letters).unwrap();
+    for (x, y) in a.probs.iter().zip(&b.probs) {
+        assert!((x - y).abs() <= 1e-5, "{:?} vs {:?}", a.probs, b.probs);
+    }
+    for (x, y) in a.logprobs.iter().zip(&b.logprobs) {
+        assert!((x - y).abs() <= 1e-4, "{:?} vs {:?}", a.logprobs, b.logprobs);
+    }
+
+    // Cancel after the first piece: the generation stops there.
+    let mut n = 0;
+    let cut = r
+        .generate(&question(), &params, &mut |_| {
+            n += 1;
+            ControlFlow::Break(())
+        })
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(cut.stop, faithscope::model::StopReason::Cancelled);
+    // The server is free for the next request at once.
+    let again = r
+        .generate(&question(), &params, &mut |_| ControlFlow::Continue(()))
+        .unwrap();
+    assert_eq!(again.text, want.text);
+    // Two clips requests sent the clip; the client encoded it once.
+    assert!(r.traffic().requests >= 5);
+}
+
+#[test]
+fn faults_are_named_with_the_url_and_what_to_do() {
+    // Nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/v1");
+    let e = RemoteReasoner::connect(RemoteOptions::new(&url))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains(&url) && e.contains("cannot connect"), "{e}");
+
+    // A server with a key: a wrong key is refused by name, and the key is never shown.
+    let tmp = tempfile::tempdir().unwrap();
+    let key_file = tmp.path().join("key");
+    std::fs::write(&key_file, "s3cret-key-123\n").unwrap();
+    let served = Served::start(
+        &demo("demo-faithful"),
+        0,
+        &["--api-key-file", &key_file.display().to_string()],
+    );
+    let mut opts = RemoteOptions::new(&served.url);
+    opts.api_key = Some("wrong-key-456".into());
+    let e = RemoteReasoner::connect(opts).err().unwrap().to_string();
+    assert!(e.contains("401") && e.contains("API key"), "{e}");
+    assert!(!e.contains("wrong-key-456") && !e.contains("s3cret"), "{e}");
+    let mut opts = RemoteOptions::new(&served.url);
+    opts.api_key = Some("s3cret-key-123".into());
+    assert!(RemoteReasoner::connect(opts.clone()).is_ok());
+    // An unknown served model: the served ones are listed.
+    opts.served_model = Some("qwen-7b".into());
+    let e = RemoteReasoner::connect(opts).err().unwrap().to_string();
+    assert!(e.contains("qwen-7b") && e.contains("demo-faithful"), "{e}");
+    // Through the CLI: a run records nothing it was not asked for and says what failed.
+    let out = Command::new(bin())
+        .args(["generate", "--model", &url, "--audio"])
+        .arg(common::repo().join("samples/synth-test/audio/synth-test-count-0000.flac"))
+        .args(["--question", "q", "--choice", "a", "--choice", "b"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("cannot connect"), "{err}");
+    assert!(err.matches("Connection refused").count() <= 1, "{err}");
+}
+
+#[test]
+fn a_server_killed_mid_run_then_resume_against_its_restart_matches_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = demo("demo-faithful");
+    let items = 6;
+    let full = tmp.path().join("full");
+    let out = run(&run_args(&model.display().to_string(), items, &full));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let mut served = Served::start(&model, 0, &[]);
+    let port = served.port();
+    let cut = tmp.path().join("cut");
+    let mut child = Command::new(bin())
+        .args(run_args(&served.url, items, &cut))
+        .current_dir(common::repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let written = || {
+        std::fs::read(cut.join("trials.jsonl"))
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0)
+    };
+    while written() < 3 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the server could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    served.kill();
+    let status = child.wait().unwrap();
+    // The run went on without its server: the rest of the items are errors, named as such.
+    let errors = run_lines(&cut, "errors.jsonl");
+    assert!(!errors.is_empty(), "no errors recorded ({status:?})");
+    let total = run_lines(&full, "trials.jsonl").len();
+    assert!(written() < total, "all trials were written before the kill");
+    let first = errors[0].to_string();
+    assert!(first.contains("127.0.0.1"), "{first}");
+
+    // The server again, on the same port; resume and retry the failed items.
+    let _again = Served::start(&model, port, &[]);
+    let out = run(&[
+        "run".into(),
+        "--resume".into(),
+        cut.display().to_string(),
+        "--retry-errors".into(),
+        "--quiet".into(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_same_trials(&full, &cut);
+}
