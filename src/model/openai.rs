@@ -147,7 +147,8 @@ pub struct Choice {
 /// The assistant's reply.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReplyMessage {
-    #[serde(default)]
+    /// `assistant`; empty in the text chunks of a stream (then not sent).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub role: String,
     #[serde(default)]
     pub content: Option<String>,
@@ -426,7 +427,12 @@ mod tests {
         assert!(cont);
         assert_eq!(msgs[0].role, "system");
         let json = serde_json::to_string(&msgs).unwrap();
-        assert!(json.contains(r#"{"type":"input_audio","input_audio":{"data":"UklGRg==","format":"wav"}}"#), "{json}");
+        assert!(
+            json.contains(
+                r#"{"type":"input_audio","input_audio":{"data":"UklGRg==","format":"wav"}}"#
+            ),
+            "{json}"
+        );
         let back: Vec<ChatMessage> = serde_json::from_str(&json).unwrap();
         let (got, audio) = conversation_of(&back, true).unwrap();
         assert_eq!(audio.unwrap().data, "UklGRg==");
