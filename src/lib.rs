@@ -9,6 +9,7 @@ pub mod data;
 pub mod faith;
 pub mod model;
 pub mod samples;
+pub mod serve;
 pub mod synth;
 pub mod train;
 pub mod tui;

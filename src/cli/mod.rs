@@ -10,6 +10,7 @@ pub mod items;
 pub mod play;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod synth;
 pub mod train_demo;
 
@@ -39,6 +40,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Run the faithfulness interventions over a dataset into a resumable run directory.
     Run(run::RunArgs),
+    /// Serve a model over an OpenAI-compatible HTTP API (chat completions, log-probs, SSE).
+    Serve(serve::ServeArgs),
     /// Train a tiny demo Qwen2-Audio model of known faithfulness on the synthetic benchmark.
     TrainDemo(train_demo::TrainDemoArgs),
 }
@@ -61,6 +64,7 @@ pub fn main() -> ExitCode {
         Some(Command::Synth(args)) => synth::run(args),
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Run(args)) => run::run(args),
+        Some(Command::Serve(args)) => serve::run(args),
         Some(Command::TrainDemo(args)) => train_demo::run(args),
     };
     match result {

@@ -147,7 +147,8 @@ pub struct Choice {
 /// The assistant's reply.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReplyMessage {
-    #[serde(default)]
+    /// `assistant`; empty in the text chunks of a stream (then not sent).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub role: String,
     #[serde(default)]
     pub content: Option<String>,

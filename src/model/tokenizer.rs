@@ -137,6 +137,25 @@ impl Tokenizer {
         })
     }
 
+    /// The bytes one token stands for: its byte-level piece mapped back to bytes (an added
+    /// token's own text), for log-prob entries, which name tokens by their bytes.
+    pub fn token_bytes(&self, id: u32) -> Option<Vec<u8>> {
+        let piece = self.inner.id_to_token(id)?;
+        let byte_level = matches!(
+            self.inner.get_decoder(),
+            Some(tokenizers::DecoderWrapper::ByteLevel(_))
+        );
+        if byte_level {
+            if let Some(bytes) = byte_level_bytes(&piece) {
+                return Some(bytes);
+            }
+        }
+        match self.inner.decode(&[id], false) {
+            Ok(text) if !text.contains('\u{FFFD}') => Some(text.into_bytes()),
+            _ => Some(piece.into_bytes()),
+        }
+    }
+
     /// The single token id of a choice letter such as `A`; an error when the letter takes
     /// several tokens (its probability could not be read in one step).
     pub fn letter_id(&self, letter: &str) -> Result<u32, ModelError> {
@@ -150,6 +169,27 @@ impl Tokenizer {
             ))),
         }
     }
+}
+
+/// GPT-2's byte-level alphabet read back: each char of a piece stands for one byte (printable
+/// Latin-1 for itself, the rest shifted to U+0100 onwards); `None` when a char is not in it.
+fn byte_level_bytes(piece: &str) -> Option<Vec<u8>> {
+    let direct = |b: u32| matches!(b, 0x21..=0x7E | 0xA1..=0xAC | 0xAE..=0xFF);
+    piece
+        .chars()
+        .map(|c| {
+            let c = c as u32;
+            if direct(c) {
+                return Some(c as u8);
+            }
+            // the n-th byte outside the direct ranges is written as U+0100 + n
+            let n = c.checked_sub(0x100)?;
+            (0u32..256)
+                .filter(|&b| !direct(b))
+                .nth(n as usize)
+                .map(|b| b as u8)
+        })
+        .collect()
 }
 
 /// Incremental detokenizer: turns a growing list of token ids into text deltas that are always
@@ -202,5 +242,21 @@ impl DecodeStream {
         } else {
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn byte_level_pieces_read_back_as_bytes() {
+        assert_eq!(super::byte_level_bytes("Ġthe").unwrap(), b" the");
+        assert_eq!(super::byte_level_bytes("Ċ").unwrap(), b"\n");
+        assert_eq!(
+            super::byte_level_bytes("<|im_end|>").unwrap(),
+            b"<|im_end|>"
+        );
+        // "é" is two bytes, written as two chars of the alphabet
+        assert_eq!(super::byte_level_bytes("Ã©").unwrap(), "é".as_bytes());
+        assert_eq!(super::byte_level_bytes("猫"), None);
     }
 }

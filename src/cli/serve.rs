@@ -1,0 +1,132 @@
+//! `faithscope serve`: load a model and serve it over an OpenAI-compatible HTTP API
+//! ([`crate::serve`]). Loopback by default; any other address needs an API key file.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::model::candle_backend::{CacheOptions, CandleReasoner};
+use crate::model::resolve::{resolve_model, select_device, select_dtype};
+use crate::serve::{serve, AppState, ServeOptions};
+
+/// Arguments of `faithscope serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Model folder, or a repo id (ORG/NAME) in the local Hugging Face cache.
+    #[arg(long)]
+    pub model: String,
+    /// Address to listen on; anything but loopback needs --api-key-file.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port (0: any free port, printed when listening).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// File holding the API key clients must send as `Authorization: Bearer KEY`.
+    #[arg(long)]
+    pub api_key_file: Option<PathBuf>,
+    /// Model id clients name (default: the model folder's name, or the repo id).
+    #[arg(long)]
+    pub served_model_name: Option<String>,
+    /// Compute device: cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Weight dtype: f32, f16 or bf16 (default f32 on CPU, bf16 on a GPU).
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Largest request body in MB (a base64 clip is 4/3 of its file).
+    #[arg(long, default_value_t = 64)]
+    pub max_body_mb: usize,
+    /// Longest clip accepted, in seconds (the model itself hears its own window).
+    #[arg(long, default_value_t = 600.0)]
+    pub max_audio_seconds: f64,
+    /// Most requests in flight (one computes, the rest wait); more get 503 with Retry-After.
+    #[arg(long, default_value_t = 8)]
+    pub queue: usize,
+    /// Longest a request may take, waiting included, in seconds (then 504).
+    #[arg(long, default_value_t = 600)]
+    pub timeout_s: u64,
+}
+
+/// Reads the key: the file's first line, trimmed; empty is an error. The key is never printed.
+pub fn read_key(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the API key file {}", path.display()))?;
+    let key = text.lines().next().unwrap_or("").trim().to_string();
+    if key.is_empty() {
+        bail!(
+            "the API key file {} is empty; write the key on its first line",
+            path.display()
+        );
+    }
+    Ok(key)
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if args.queue == 0 {
+        bail!("--queue must be at least 1");
+    }
+    if !(args.max_audio_seconds > 0.0) {
+        bail!("--max-audio-seconds must be positive");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the server's runtime")?;
+    let addrs: Vec<SocketAddr> = rt
+        .block_on(tokio::net::lookup_host((args.host.as_str(), args.port)))
+        .with_context(|| format!("--host {}: cannot resolve the address", args.host))?
+        .collect();
+    let Some(&addr) = addrs.first() else {
+        bail!("--host {}: the name resolves to no address", args.host);
+    };
+    let api_key = args.api_key_file.as_deref().map(read_key).transpose()?;
+    if api_key.is_none() && !addrs.iter().all(|a| a.ip().is_loopback()) {
+        bail!(
+            "refusing to listen on {} without --api-key-file: anyone who can reach this machine could use the model; \
+             pass --api-key-file FILE (clients send `Authorization: Bearer KEY`), or keep the default --host 127.0.0.1",
+            args.host
+        );
+    }
+    let dir = resolve_model(&args.model)?;
+    let device = select_device(&args.device)?;
+    let dtype = select_dtype(args.dtype.as_deref(), &device)?;
+    let model = CandleReasoner::load(&dir, &device, dtype, CacheOptions::default())
+        .with_context(|| format!("loading the model {}", dir.display()))?;
+    let name = args.served_model_name.clone().unwrap_or_else(|| {
+        if Path::new(&args.model).is_dir() {
+            crate::model::Reasoner::name(&model).to_string()
+        } else {
+            args.model.clone()
+        }
+    });
+    let opts = ServeOptions {
+        name: name.clone(),
+        api_key,
+        max_body_bytes: args.max_body_mb.saturating_mul(1 << 20),
+        max_audio_seconds: args.max_audio_seconds,
+        queue: args.queue,
+        timeout: Duration::from_secs(args.timeout_s.max(1)),
+    };
+    let state = Arc::new(AppState::new(Arc::new(model), opts).context("creating the clip folder")?);
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        let port = listener.local_addr()?.port();
+        let host = if addr.is_ipv6() {
+            format!("[{}]", args.host)
+        } else {
+            args.host.clone()
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "faithscope serve: {name} on http://{host}:{port}/v1")?;
+        out.flush()?;
+        drop(out);
+        serve(listener, state).await.context("serving")
+    })
+}
