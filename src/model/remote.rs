@@ -110,8 +110,10 @@ pub struct Traffic {
 /// A model served over HTTP.
 pub struct RemoteReasoner {
     opts: RemoteOptions,
-    /// `model@host` for manifests and the UI.
+    /// The served model id, for trials, manifests and the UI.
     name: String,
+    /// `HOST:PORT` of the server.
+    host: String,
     model: String,
     http: Client,
     caps: Capabilities,
@@ -166,6 +168,7 @@ impl RemoteReasoner {
         let mut r = RemoteReasoner {
             opts,
             name: String::new(),
+            host: String::new(),
             model: String::new(),
             http,
             caps: Capabilities::default(),
@@ -190,7 +193,9 @@ impl RemoteReasoner {
         };
         r.model = card.id.clone();
         r.caps.max_model_len = card.max_model_len;
-        r.name = format!("{}@{host}", r.model);
+        // the served id, as the trials' `model` (the same as the folder's name in process)
+        r.name = r.model.clone();
+        r.host = host;
         r.probe();
         Ok(r)
     }
@@ -203,6 +208,11 @@ impl RemoteReasoner {
     /// The served model id.
     pub fn served_model(&self) -> &str {
         &self.model
+    }
+
+    /// `HOST:PORT` of the server.
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     /// Requests and bytes sent so far.
