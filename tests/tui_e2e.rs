@@ -343,13 +343,27 @@ fn a_long_real_clip_does_not_garble_the_screen() {
 
 #[test]
 fn at_80x24_both_answers_and_the_flip_stay_on_screen() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/models/demo-faithful");
+    flip_story_80x24("faithscope-e2e-80", &model.display().to_string());
+}
+
+#[test]
+fn the_flip_story_with_the_model_served_over_http() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/models/demo-faithful");
+    let served = common::Served::start(&model, 0, &[]);
+    flip_story_80x24("faithscope-e2e-http", &served.url);
+}
+
+/// At 80x24, with `model` (a folder or a server's URL): a mistake flips the faithful model's
+/// answer, and the item id's end, the cursor sentence, both answers with FLIP and both answers'
+/// bars are on the 24 rows.
+fn flip_story_80x24(session: &'static str, model: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_faithscope");
-    let t = Tmux::start("faithscope-e2e-80", 80, 24, root, &clean_shell(dir.path()));
+    let t = Tmux::start(session, 80, 24, root, &clean_shell(dir.path()));
     let cmd = format!(
-        "{bin} inspect --data samples/synth-test --model {} --annotations {}",
-        root.join("samples/models/demo-faithful").display(),
+        "{bin} inspect --data samples/synth-test --model {model} --protocol lanham --annotations {}",
         dir.path().join("a.jsonl").display()
     );
     t.text(&cmd);
