@@ -65,7 +65,9 @@ fn assert_same_trials(a: &Path, b: &Path) {
         let key = |t: &serde_json::Value| {
             format!(
                 "{}|{}|{}|{:.6}|{}",
-                t["id"], t["chain_id"], t["intervention"],
+                t["id"],
+                t["chain_id"],
+                t["intervention"],
                 t["x"].as_f64().unwrap_or(-1.0),
                 t["mistake_position"]
             )
@@ -91,11 +93,19 @@ fn a_run_through_serve_gives_the_trials_of_the_run_in_process() {
     let model = demo("demo-faithful");
     let local = tmp.path().join("local");
     let out = run(&run_args(&model.display().to_string(), 3, &local));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let served = Served::start(&model, 0, &[]);
     let remote = tmp.path().join("remote");
     let out = run(&run_args(&served.url, 3, &remote));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(run_lines(&remote, "errors.jsonl").is_empty());
     assert_same_trials(&local, &remote);
     // The manifest names the server, never a key.
@@ -162,7 +172,12 @@ fn the_client_probes_streams_cancels_and_reads_exact_letter_probabilities() {
         assert!((x - y).abs() <= 1e-5, "{:?} vs {:?}", a.probs, b.probs);
     }
     for (x, y) in a.logprobs.iter().zip(&b.logprobs) {
-        assert!((x - y).abs() <= 1e-4, "{:?} vs {:?}", a.logprobs, b.logprobs);
+        assert!(
+            (x - y).abs() <= 1e-4,
+            "{:?} vs {:?}",
+            a.logprobs,
+            b.logprobs
+        );
     }
 
     // Cancel after the first piece: the generation stops there.
@@ -228,7 +243,10 @@ fn faults_are_named_with_the_url_and_what_to_do() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("cannot connect"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("cannot connect"),
+        "{err}"
+    );
     assert!(err.matches("Connection refused").count() <= 1, "{err}");
 }
 
@@ -239,7 +257,11 @@ fn a_server_killed_mid_run_then_resume_against_its_restart_matches_an_uninterrup
     let items = 6;
     let full = tmp.path().join("full");
     let out = run(&run_args(&model.display().to_string(), items, &full));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let mut served = Served::start(&model, 0, &[]);
     let port = served.port();
@@ -282,6 +304,10 @@ fn a_server_killed_mid_run_then_resume_against_its_restart_matches_an_uninterrup
         "--retry-errors".into(),
         "--quiet".into(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_same_trials(&full, &cut);
 }

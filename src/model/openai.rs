@@ -237,6 +237,10 @@ pub struct ModelCard {
     /// Context length, when the server says (vLLM, faithscope serve).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_model_len: Option<usize>,
+    /// Seconds of audio the model takes in (faithscope serve): the client cuts clips to it
+    /// itself, so that the samples are the ones the model would decode in process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_window_seconds: Option<f64>,
 }
 
 /// `POST /tokenize`: vLLM takes `prompt`, llama.cpp `content`.

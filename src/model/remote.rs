@@ -52,7 +52,8 @@ pub struct RemoteOptions {
     pub served_model: Option<String>,
     /// Longest wait for one request (a whole generation).
     pub timeout: Duration,
-    /// Seconds of audio the served model takes in; longer clips are cut to it here.
+    /// Seconds of audio the served model takes in; longer clips are cut to it here (a server
+    /// that reports its window in `/v1/models`, as faithscope serve does, overrides it).
     pub audio_window_s: f64,
     /// The bearer token; [`RemoteOptions::new`] reads it from the environment.
     pub api_key: Option<String>,
@@ -193,6 +194,9 @@ impl RemoteReasoner {
         };
         r.model = card.id.clone();
         r.caps.max_model_len = card.max_model_len;
+        if let Some(w) = card.audio_window_seconds.filter(|w| *w > 0.0) {
+            r.opts.audio_window_s = w;
+        }
         // the served id, as the trials' `model` (the same as the folder's name in process)
         r.name = r.model.clone();
         r.host = host;
@@ -342,7 +346,9 @@ impl RemoteReasoner {
             max_tokens: Some(max_tokens),
             temperature: Some(temperature),
             continue_final_message: cont.then_some(true),
-            add_generation_prompt: cont.then_some(false),
+            // said either way: a trailing finished assistant turn is not to be continued
+            // (llama.cpp continues one unless told)
+            add_generation_prompt: Some(!cont),
             ..ChatRequest::default()
         }
     }

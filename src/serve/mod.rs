@@ -157,6 +157,7 @@ async fn models(State(st): State<Arc<AppState>>) -> Json<ModelList> {
             object: "model".into(),
             owned_by: "faithscope".into(),
             max_model_len: Some(st.model.max_context()),
+            audio_window_seconds: st.model.audio_window_seconds(),
         }],
     })
 }
