@@ -81,6 +81,20 @@ impl Server {
             .unwrap()
     }
 
+    /// `/v1/stats` once `n` requests are in flight (polled; the caller asserts on the result,
+    /// which after many polls may still differ).
+    fn stats_when_in_flight(&self, n: u64) -> Value {
+        let mut stats = self.stats();
+        for _ in 0..3000 {
+            if stats["in_flight"] == n {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            stats = self.stats();
+        }
+        stats
+    }
+
     fn healthy(&self) -> bool {
         let r = Client::new().get(self.url("/health")).send().unwrap();
         r.status() == StatusCode::OK && r.json::<Value>().unwrap() == json!({"status": "ok"})
@@ -206,6 +220,14 @@ fn post(server: &Server, body: &Value) -> reqwest::blocking::Response {
         .json(body)
         .send()
         .unwrap()
+}
+
+/// The message of an error reply, after checking its status and that it is OpenAI's body.
+fn error_message(resp: reqwest::blocking::Response, status: StatusCode) -> String {
+    assert_eq!(resp.status(), status);
+    let err: ErrorBody = resp.json().expect("an OpenAI error body");
+    assert!(!err.error.kind.is_empty());
+    err.error.message
 }
 
 /// One SSE stream read line by line as it arrives: the `data:` payloads in arrival order.
@@ -441,15 +463,7 @@ fn a_dropped_stream_stops_the_generation() {
         }
         // the response and its connection are dropped here
     }
-    // wait (without a time limit on the assertion) until the server has no work in flight
-    let mut stats = server.stats();
-    for _ in 0..3000 {
-        if stats["in_flight"] == 0 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        stats = server.stats();
-    }
+    let stats = server.stats_when_in_flight(0);
     assert_eq!(stats["in_flight"], 0, "{stats}");
     assert_eq!(stats["requests"]["cancelled"], 1, "{stats}");
     assert_eq!(stats["requests"]["completed"], 0, "{stats}");
@@ -595,33 +609,21 @@ fn bad_inputs_get_named_errors_and_the_server_stays_up() {
             .body(body.clone())
             .send()
             .unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_eq!(resp.status(), *status, "{what}");
-        let err: ErrorBody = resp
-            .json()
-            .unwrap_or_else(|e| panic!("{what}: not an error body: {e}"));
+        let message = error_message(resp, *status);
         assert!(
-            err.error.message.contains(needle),
-            "{what}: {:?} does not name {needle:?}",
-            err.error.message
+            message.contains(needle),
+            "{what}: {message:?} does not name {needle:?}"
         );
-        assert!(!err.error.kind.is_empty(), "{what}");
         assert!(server.healthy(), "after {what}");
     }
     // no route and a wrong method are error bodies too
     let resp = client.get(server.url("/v1/nothing")).send().unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    assert!(resp
-        .json::<ErrorBody>()
-        .unwrap()
-        .error
-        .message
-        .contains("/v1/nothing"));
+    assert!(error_message(resp, StatusCode::NOT_FOUND).contains("/v1/nothing"));
     let resp = client
         .get(server.url("/v1/chat/completions"))
         .send()
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert!(resp.json::<ErrorBody>().is_ok());
+    assert!(error_message(resp, StatusCode::METHOD_NOT_ALLOWED).contains("GET"));
     // and good requests still work
     assert_eq!(post(&server, &good).status(), StatusCode::OK);
     assert!(server.healthy());
@@ -706,25 +708,12 @@ fn a_full_queue_answers_503_at_once_and_a_slow_body_times_out() {
     let server = Server::start(&["--queue", "1"]);
     let held = hold_a_slot(&server);
     // the slot is taken once the server has the request's head; /v1/stats shows it
-    let mut stats = server.stats();
-    for _ in 0..3000 {
-        if stats["in_flight"] == 1 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        stats = server.stats();
-    }
+    let stats = server.stats_when_in_flight(1);
     assert_eq!(stats["in_flight"], 1);
     let body = chat_body(&conversation(None, None), None, json!({"max_tokens": 1}));
     let resp = post(&server, &body);
-    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(resp.headers()["retry-after"], "1");
-    assert!(resp
-        .json::<ErrorBody>()
-        .unwrap()
-        .error
-        .message
-        .contains("--queue 1"));
+    assert!(error_message(resp, StatusCode::SERVICE_UNAVAILABLE).contains("--queue 1"));
     drop(held);
     drop(server);
 
@@ -758,16 +747,9 @@ fn an_api_key_is_needed_off_loopback() {
     let client = Client::new();
     let models = server.url("/v1/models");
     let resp = client.get(&models).send().unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    assert!(resp
-        .json::<ErrorBody>()
-        .unwrap()
-        .error
-        .message
-        .contains("Bearer"));
+    assert!(error_message(resp, StatusCode::UNAUTHORIZED).contains("Bearer"));
     let resp = client.get(&models).bearer_auth("sk-wrong").send().unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let wrong = resp.text().unwrap();
+    let wrong = error_message(resp, StatusCode::UNAUTHORIZED);
     assert!(
         !wrong.contains(key) && !wrong.contains("sk-wrong"),
         "{wrong}"
