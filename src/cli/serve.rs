@@ -70,7 +70,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.queue == 0 {
         bail!("--queue must be at least 1");
     }
-    if !(args.max_audio_seconds > 0.0) {
+    if args.max_audio_seconds.is_nan() || args.max_audio_seconds <= 0.0 {
         bail!("--max-audio-seconds must be positive");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()

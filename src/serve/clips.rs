@@ -127,8 +127,44 @@ impl ClipStore {
         }
     }
 
+    /// Deletes the clip folders of servers that are no longer running (`PREFIX<pid>` beside
+    /// `dir`), left behind when a server was killed before it could clean up.
+    pub fn sweep_stale(parent: &Path, prefix: &str) {
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(prefix))
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if !process_alive(pid) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
     /// Deletes the folder (at shutdown).
     pub fn remove(&self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether a process of this id exists (on other systems than Unix: assumed so).
+fn process_alive(pid: i32) -> bool {
+    #[cfg(unix)]
+    {
+        // signal 0 checks existence; EPERM means it exists under another user
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
     }
 }

@@ -79,9 +79,12 @@ pub struct AppState {
 
 impl AppState {
     /// The state for a loaded model; clips go to a fresh per-process folder under the system's
-    /// temporary directory.
+    /// temporary directory (the folders of killed servers are swept first).
     pub fn new(model: Arc<CandleReasoner>, opts: ServeOptions) -> std::io::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("faithscope-serve-{}", std::process::id()));
+        const PREFIX: &str = "faithscope-serve-";
+        let tmp = std::env::temp_dir();
+        ClipStore::sweep_stale(&tmp, PREFIX);
+        let dir = tmp.join(format!("{PREFIX}{}", std::process::id()));
         Ok(Self {
             clips: ClipStore::create(dir, opts.max_audio_seconds)?,
             gate: Arc::new(Semaphore::new(opts.queue.max(1))),
