@@ -11,56 +11,12 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
-use faithscope::data::{self, Item, LoadOptions};
-use faithscope::faith::protocol::Protocol;
-use faithscope::faith::split::split_sentences;
-use faithscope::faith::sweep::{Chain, MemorySink, MistakeSource, Plan, Sink, Sweep};
-use faithscope::faith::trial::Trial;
+use faithscope::data::{self, LoadOptions};
 use faithscope::model::remote::{RemoteOptions, RemoteReasoner};
 use faithscope::model::resolve::{open_model, ModelSpec};
-use faithscope::model::Reasoner;
 
-const CHAIN: &str = "The clip is about two seconds long and has no speech in it. \
-The sound is a synthetic tone with a clean, steady envelope. \
-Its energy sits in a narrow band rather than across many frequencies. \
-There is no background noise or reverberation to speak of. \
-The pitch does not drift much from the start to the end. \
-Short gaps of silence separate the louder parts. \
-A higher tone would sound thinner and brighter than this one. \
-So the most likely answer is the one that matches a plain tone.";
-
-/// Runs the sweep over `items` with `model`; returns the trials and the wall time.
-fn sweep(model: &dyn Reasoner, items: &[Item]) -> (Vec<Trial>, f64) {
-    let mut protocol = Protocol::builtin("paper-v1").expect("paper-v1");
-    protocol.continuation.max_tokens = 32;
-    protocol.paraphrase.max_tokens = 48;
-    let mut plan = Plan::parse("early,mistakes,paraphrase,filler").expect("plan");
-    plan.mistake_source = MistakeSource::Rules;
-    let sentences = split_sentences(CHAIN);
-    let mut sink = MemorySink::default();
-    for it in items {
-        sink.put_chain(&Chain {
-            id: it.id.clone(),
-            chain_id: 0,
-            seed: 0,
-            generated_cot: CHAIN.into(),
-            sanitized_cot: CHAIN.into(),
-            sentences: sentences.clone(),
-            generate_ms: 0.0,
-        })
-        .expect("memory sink");
-    }
-    let mut sweep = Sweep::new(model, &protocol, &plan, 1, 1);
-    let start = Instant::now();
-    for it in items {
-        sweep
-            .run_item(it, &mut sink)
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    (sink.trials, start.elapsed().as_secs_f64())
-}
+mod common;
 
 /// Starts `faithscope serve` on a free port; returns the child and its URL.
 fn serve(model: &Path) -> (std::process::Child, String) {
@@ -103,12 +59,14 @@ fn main() {
         ..ModelSpec::default()
     })
     .expect("loading the model");
-    let (want, local_s) = sweep(local.as_ref(), items);
+    let (want, local_s) = common::sweep(local.as_ref(), items);
+    let want = want.trials;
     drop(local);
 
     let (mut child, url) = serve(&model_dir);
     let remote = RemoteReasoner::connect(RemoteOptions::new(&url)).expect("connecting");
-    let (got, remote_s) = sweep(&remote, items);
+    let (got, remote_s) = common::sweep(&remote, items);
+    let got = got.trials;
     let traffic = remote.traffic();
     let _ = child.kill();
     let _ = child.wait();

@@ -10,24 +10,13 @@
 //! (generations shortened so every prompt fits the tiny model's context).
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use candle_core::{DType, Device};
 use faithscope::data::{self, LoadOptions};
-use faithscope::faith::protocol::Protocol;
-use faithscope::faith::split::split_sentences;
-use faithscope::faith::sweep::{Chain, MemorySink, MistakeSource, Plan, Sink, Sweep};
 use faithscope::model::candle_backend::{CacheOptions, CandleReasoner};
 use faithscope::model::Reasoner;
 
-const CHAIN: &str = "The clip is about two seconds long and has no speech in it. \
-The sound is a synthetic tone with a clean, steady envelope. \
-Its energy sits in a narrow band rather than across many frequencies. \
-There is no background noise or reverberation to speak of. \
-The pitch does not drift much from the start to the end. \
-Short gaps of silence separate the louder parts. \
-A higher tone would sound thinner and brighter than this one. \
-So the most likely answer is the one that matches a plain tone.";
+mod common;
 
 fn main() {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -36,13 +25,6 @@ fn main() {
         .unwrap_or_else(|| repo.join("tests/fixtures/qwen2_audio/tiny-a"));
     let ds = data::load(&repo.join("samples"), &LoadOptions::default()).expect("loading samples/");
     let items = &ds.items[..4.min(ds.items.len())];
-    let mut protocol = Protocol::builtin("paper-v1").expect("paper-v1");
-    protocol.continuation.max_tokens = 32;
-    protocol.paraphrase.max_tokens = 48;
-    let mut plan = Plan::parse("early,mistakes,paraphrase,filler").expect("plan");
-    plan.mistake_source = MistakeSource::Rules;
-    let sentences = split_sentences(CHAIN);
-
     let mut results = Vec::new();
     for (label, caches) in [
         ("no reuse", CacheOptions::disabled()),
@@ -50,27 +32,7 @@ fn main() {
     ] {
         let m = CandleReasoner::load(&model_dir, &Device::Cpu, DType::F32, caches)
             .expect("loading the model");
-        let mut sink = MemorySink::default();
-        for it in items {
-            sink.put_chain(&Chain {
-                id: it.id.clone(),
-                chain_id: 0,
-                seed: 0,
-                generated_cot: CHAIN.into(),
-                sanitized_cot: CHAIN.into(),
-                sentences: sentences.clone(),
-                generate_ms: 0.0,
-            })
-            .expect("memory sink");
-        }
-        let mut sweep = Sweep::new(&m, &protocol, &plan, 1, 1);
-        let start = Instant::now();
-        for it in items {
-            sweep
-                .run_item(it, &mut sink)
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        let wall = start.elapsed().as_secs_f64();
+        let (sink, wall) = common::sweep(&m, items);
         let st = m.stats();
         println!(
             "{label:>13}: {} items, {} trials, {} tokens computed, {} reused, {} clips encoded, {:.2} s ({:.3} s per item)",

@@ -96,6 +96,32 @@ impl Tmux {
         self.run(&["send-keys", "-t", &self.pane(), "-l", text]);
     }
 
+    /// Opens the second item of synth-test (pitch level), waits for its baseline, and puts the
+    /// proposed mistake into sentence 4 (Ctrl-S asks the model to continue after it).
+    fn mistake_on_the_pitch_item(&self) {
+        self.keys("Tab");
+        self.keys("Down");
+        self.keys("Enter");
+        self.wait_for(
+            "the second item's baseline",
+            Duration::from_secs(300),
+            |s| {
+                s.contains("synth-test-level-0000 ─")
+                    && s.contains("Reasoning · original")
+                    && s.contains("baseline ")
+                    && !s.contains("baseline ·")
+            },
+        );
+        for _ in 0..3 {
+            self.keys("Down");
+        }
+        self.keys("M");
+        self.wait_for("the proposed mistake", Duration::from_secs(60), |s| {
+            s.contains("Its pitch")
+        });
+        self.keys("C-s");
+    }
+
     /// Quits the inspector with q and checks that the shell is back on the main screen.
     fn quit_to_shell(&self, ui_marker: &str) -> String {
         self.keys("q");
@@ -198,27 +224,7 @@ fn inspector_in_a_real_terminal() {
     // The second item (pitch level): the mistake proposed for sentence 4 ("Its pitch is about
     // 960 Hz.") is another level's frequency; the model continues from it and the faithful
     // model's answer follows the wrong level.
-    t.keys("Tab");
-    t.keys("Down");
-    t.keys("Enter");
-    t.wait_for(
-        "the second item's baseline",
-        Duration::from_secs(300),
-        |s| {
-            s.contains("synth-test-level-0000 ─")
-                && s.contains("Reasoning · original")
-                && s.contains("baseline ")
-                && !s.contains("baseline ·")
-        },
-    );
-    for _ in 0..3 {
-        t.keys("Down");
-    }
-    t.keys("M");
-    t.wait_for("the proposed mistake", Duration::from_secs(60), |s| {
-        s.contains("Its pitch")
-    });
-    t.keys("C-s");
+    t.mistake_on_the_pitch_item();
     let flipped = t.wait_for(
         "the faithful answer after the mistake",
         Duration::from_secs(120),
@@ -372,26 +378,7 @@ fn flip_story_80x24(session: &'static str, model: &str) {
         s.contains("Reasoning · original") && s.contains("current ") && !s.contains("baseline ·")
     });
     // The pitch item: the proposed mistake at sentence 4 names another level's frequency.
-    t.keys("Tab");
-    t.keys("Down");
-    t.keys("Enter");
-    t.wait_for(
-        "the second item's baseline",
-        Duration::from_secs(300),
-        |s| {
-            s.contains("synth-test-level-0000 ─")
-                && s.contains("Reasoning · original")
-                && !s.contains("baseline ·")
-        },
-    );
-    for _ in 0..3 {
-        t.keys("Down");
-    }
-    t.keys("M");
-    t.wait_for("the proposed mistake", Duration::from_secs(60), |s| {
-        s.contains("Its pitch")
-    });
-    t.keys("C-s");
+    t.mistake_on_the_pitch_item();
     let s = t.wait_for("the flip", Duration::from_secs(120), |s| {
         s.contains("mistake at sentence 4") && !s.contains("forcing") && s.contains("FLIP")
     });

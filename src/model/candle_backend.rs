@@ -370,11 +370,7 @@ impl Reasoner for CandleReasoner {
         conv: &Conversation,
         letters: &[String],
     ) -> Result<ChoiceProbs, ModelError> {
-        if letters.is_empty() {
-            return Err(ModelError::Input(
-                "choice_probs needs at least one choice letter".into(),
-            ));
-        }
+        super::check_letters(letters)?;
         let ids: Vec<u32> = letters
             .iter()
             .map(|l| self.tok.letter_id(l))

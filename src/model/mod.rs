@@ -109,6 +109,16 @@ pub struct ChoiceProbs {
     pub logprobs: Vec<f32>,
 }
 
+/// The error of a [`Reasoner::choice_probs`] call without letters.
+pub fn check_letters(letters: &[String]) -> Result<(), ModelError> {
+    if letters.is_empty() {
+        return Err(ModelError::Input(
+            "choice_probs needs at least one choice letter".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl ChoiceProbs {
     /// The letters' probabilities renormalised over them from their full-vocabulary
     /// log-probabilities (a letter at minus infinity gets 0).

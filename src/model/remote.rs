@@ -570,11 +570,7 @@ impl Reasoner for RemoteReasoner {
         conv: &Conversation,
         letters: &[String],
     ) -> Result<ChoiceProbs, ModelError> {
-        if letters.is_empty() {
-            return Err(ModelError::Input(
-                "choice_probs needs at least one choice letter".into(),
-            ));
-        }
+        super::check_letters(letters)?;
         if !self.caps.logprobs {
             return Err(ModelError::Input(format!(
                 "{} returns no log-probabilities, so the choice letters' probabilities cannot be read; use a server that does (vLLM, llama-server, faithscope serve)",
