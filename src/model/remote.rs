@@ -10,6 +10,7 @@
 //! - `choice_probs` asks for one token after the answer cue with `logprobs`, `top_logprobs: 20`
 //!   and, where the server accepts it, `logprob_token_ids` with the letters' ids (from
 //!   `/tokenize`), so each letter's log-prob is exact; otherwise a letter missing from the top 20
+//!   (1000 where the server has no cap, as llama.cpp)
 //!   is reported (never silently zero). No `prompt_logprobs` / `echo` (they bypass vLLM's
 //!   prefix cache).
 //! - An API key (`FAITHSCOPE_API_KEY`, else `OPENAI_API_KEY`) is sent as a bearer token and
@@ -39,6 +40,9 @@ use crate::audio::{self, DecodeOptions};
 
 /// Seconds of audio Qwen2-Audio and its kin take in (one Whisper window), when not told.
 pub const DEFAULT_AUDIO_WINDOW_S: f64 = 30.0;
+
+/// Alternatives asked for on servers without a cap on `top_logprobs` (llama.cpp).
+pub const MANY_LOGPROBS: usize = 1000;
 
 /// How often a request refused with 429 or 503 is tried again (with backoff).
 pub const RETRIES: u32 = 4;
@@ -97,6 +101,9 @@ pub struct Capabilities {
     pub logprobs: bool,
     /// `logprob_token_ids` returns exactly the asked tokens' log-probs.
     pub letter_ids: bool,
+    /// Most alternatives per position the server returns (20 is what vLLM allows by default;
+    /// llama.cpp has no cap, so more letters are read exactly there).
+    pub top_logprobs: usize,
 }
 
 /// Requests and bytes sent, for benchmarks.
@@ -252,6 +259,14 @@ impl RemoteReasoner {
             self.caps.logprobs = first_logprobs(&c).is_some();
         }
         if self.caps.logprobs {
+            self.caps.top_logprobs = 20;
+            req.top_logprobs = Some(MANY_LOGPROBS);
+            if let Ok(c) = self.post_json::<ChatCompletion>("/chat/completions", &req) {
+                let n = first_logprobs(&c).map_or(0, |t| t.top_logprobs.len());
+                if n > 20 {
+                    self.caps.top_logprobs = MANY_LOGPROBS;
+                }
+            }
             if let Ok(Some(id)) = self.letter_id("B") {
                 req.logprob_token_ids = Some(vec![id]);
                 req.top_logprobs = Some(1);
@@ -584,9 +599,11 @@ impl Reasoner for RemoteReasoner {
         let audio = self.audio_of(conv)?;
         let mut req = self.request(conv, audio.as_deref().map(String::as_str), 1, 0.0);
         req.logprobs = Some(true);
-        req.top_logprobs = Some(20);
+        req.top_logprobs = Some(self.caps.top_logprobs.max(1));
         if self.caps.letter_ids && ids.iter().all(Option::is_some) {
+            // the letters' own log-probs come back exactly: no long list of alternatives
             req.logprob_token_ids = Some(ids.iter().flatten().copied().collect());
+            req.top_logprobs = Some(1);
         }
         let c: ChatCompletion = self.post_json("/chat/completions", &req)?;
         let Some(first) = first_logprobs(&c) else {
@@ -622,16 +639,18 @@ impl Reasoner for RemoteReasoner {
             .collect();
         if logprobs.iter().all(|l| l.is_infinite()) {
             return Err(ModelError::Compute(format!(
-                "{}: none of the letters {} is among the server's top 20 next tokens; the answer cue may not end where a letter follows",
+                "{}: none of the letters {} is among the server's top {} next tokens; the answer cue may not end where a letter follows",
                 self.opts.url,
-                letters.join(", ")
+                letters.join(", "),
+                self.caps.top_logprobs
             )));
         }
         if !missing.is_empty() {
             crate::warn::warn(&format!(
-                "{}: letters {} are not among the server's top 20 next tokens, so their probabilities are taken as 0 and the others' are upper bounds (the server does not return chosen token ids)",
+                "{}: letters {} are not among the server's top {} next tokens, so their probabilities are taken as 0 and the others' are upper bounds (the server does not return chosen token ids)",
                 self.name,
-                missing.join(", ")
+                missing.join(", "),
+                self.caps.top_logprobs
             ));
         }
         Ok(ChoiceProbs::from_logprobs(letters.to_vec(), logprobs))
