@@ -61,6 +61,7 @@ fn main() {
     .expect("loading the model");
     let (want, local_s) = common::sweep(local.as_ref(), items);
     let want = want.trials;
+    let local_stats = local.stats();
     drop(local);
 
     let (mut child, url) = serve(&model_dir);
@@ -68,6 +69,9 @@ fn main() {
     let (got, remote_s) = common::sweep(&remote, items);
     let got = got.trials;
     let traffic = remote.traffic();
+    let server: serde_json::Value = reqwest::blocking::get(format!("{url}/stats"))
+        .and_then(|r| r.json())
+        .unwrap_or_default();
     let _ = child.kill();
     let _ = child.wait();
 
@@ -101,6 +105,13 @@ fn main() {
         traffic.requests,
         traffic.requests as f64 / n,
         traffic.bytes_sent as f64 / n / 1024.0
+    );
+    println!(
+        "tokens computed / reused: in process {} / {}, in the server {} / {}",
+        local_stats.tokens_computed,
+        local_stats.tokens_reused,
+        server["model"]["tokens_computed"],
+        server["model"]["tokens_reused"]
     );
     println!(
         "through serve / in process: {:.2}x wall time (same {} answers, probabilities within 1e-5)",

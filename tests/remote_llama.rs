@@ -114,13 +114,24 @@ fn llama_server_conformance() {
     assert_eq!(got.text, want.text, "greedy text without audio");
     let letters: Vec<String> = ["A", "B", "C", "D", "E", "F"].map(String::from).to_vec();
     let mut cue = text_only();
-    cue.prefill = Some(format!("Let's think step by step:{} So the answer is (", want.text));
+    cue.prefill = Some(format!(
+        "Let's think step by step:{} So the answer is (",
+        want.text
+    ));
     let a = local.choice_probs(&cue, &letters).unwrap();
     let b = r.choice_probs(&cue, &letters).unwrap();
-    eprintln!("letters in process {:?}\nllama-server      {:?}", a.logprobs, b.logprobs);
+    eprintln!(
+        "letters in process {:?}\nllama-server      {:?}",
+        a.logprobs, b.logprobs
+    );
     for (x, y) in a.logprobs.iter().zip(&b.logprobs) {
         if x.is_finite() {
-            assert!((x - y).abs() <= 0.01, "{:?} vs {:?}", a.logprobs, b.logprobs);
+            assert!(
+                (x - y).abs() <= 0.01,
+                "{:?} vs {:?}",
+                a.logprobs,
+                b.logprobs
+            );
         }
     }
 
@@ -137,9 +148,15 @@ fn llama_server_conformance() {
         .unwrap();
     assert!(pieces > 1 && !g.text.is_empty(), "{g:?}");
     let mut cue = with_audio.clone();
-    cue.prefill = Some(format!("Let's think step by step:{} So the answer is (", g.text));
+    cue.prefill = Some(format!(
+        "Let's think step by step:{} So the answer is (",
+        g.text
+    ));
     let p = r.choice_probs(&cue, &letters).unwrap();
     let sum: f32 = p.probs.iter().sum();
     assert!((sum - 1.0).abs() < 1e-4, "{p:?}");
-    eprintln!("with audio through llama-server: {:?} -> {:?}", g.text, p.probs);
+    eprintln!(
+        "with audio through llama-server: {:?} -> {:?}",
+        g.text, p.probs
+    );
 }

@@ -218,7 +218,12 @@ async fn tokenize(State(st): State<Arc<AppState>>, req: Request) -> Result<Respo
 
 /// Serves on `listener` until Ctrl-C or SIGTERM, then deletes the clip folder.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     let app = router(state.clone());
+    // replies go out at once, not held back for a delayed ACK (small SSE chunks, short replies)
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
