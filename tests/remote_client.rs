@@ -311,3 +311,43 @@ fn a_server_killed_mid_run_then_resume_against_its_restart_matches_an_uninterrup
     );
     assert_same_trials(&full, &cut);
 }
+
+#[test]
+fn without_log_probs_the_answers_are_read_from_generated_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = demo("demo-faithful");
+    let local = tmp.path().join("local");
+    let out = run(&run_args(&model.display().to_string(), 2, &local));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A server that refuses log-probs, as hosted APIs do.
+    let served = Served::start(&model, 0, &["--no-logprobs"]);
+    let r = RemoteReasoner::connect(RemoteOptions::new(&served.url)).unwrap();
+    assert!(
+        !r.capabilities().logprobs && r.capabilities().prefill,
+        "{:?}",
+        r.capabilities()
+    );
+    let remote = tmp.path().join("remote");
+    let out = run(&run_args(&served.url, 2, &remote));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(run_lines(&remote, "errors.jsonl").is_empty());
+    let (a, b) = (
+        run_lines(&local, "trials.jsonl"),
+        run_lines(&remote, "trials.jsonl"),
+    );
+    assert_eq!(a.len(), b.len());
+    // Greedy text after the answer cue starts with the most likely letter: the same answers,
+    // without probabilities.
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x["predicted_choice"], y["predicted_choice"], "{x}\n{y}");
+        assert!(y.get("choice_probs").is_none(), "{y}");
+    }
+}

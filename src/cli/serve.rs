@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// Longest a request may take, waiting included, in seconds (then 504).
     #[arg(long, default_value_t = 600)]
     pub timeout_s: u64,
+    /// Refuse log-probabilities (400), as hosted APIs do: for trying a client's fallback of
+    /// reading answers from generated text.
+    #[arg(long)]
+    pub no_logprobs: bool,
 }
 
 /// Reads the key: the file's first line, trimmed; empty is an error. The key is never printed.
@@ -111,6 +115,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_audio_seconds: args.max_audio_seconds,
         queue: args.queue,
         timeout: Duration::from_secs(args.timeout_s.max(1)),
+        no_logprobs: args.no_logprobs,
     };
     let state = Arc::new(AppState::new(Arc::new(model), opts).context("creating the clip folder")?);
     rt.block_on(async move {

@@ -186,7 +186,13 @@ pub fn force(
     choices: &[String],
 ) -> Result<Forced, ModelError> {
     let letters: Vec<String> = (0..choices.len()).map(letter).collect();
-    match prompt.step.reader {
+    // without log-probabilities (a hosted API) the answer is read from generated text
+    let reader = if reasoner.has_logprobs() {
+        prompt.step.reader
+    } else {
+        Reader::Generate
+    };
+    match reader {
         Reader::Probs => {
             let probs = reasoner.choice_probs(&prompt.conv, &letters)?;
             let raw = probs
@@ -201,7 +207,13 @@ pub fn force(
         }
         Reader::Generate => {
             let params = GenParams {
-                max_tokens: prompt.step.max_tokens,
+                // a probs step read by generating (no log-probs): a letter and its bracket, at
+                // least
+                max_tokens: if matches!(prompt.step.reader, Reader::Probs) {
+                    prompt.step.max_tokens.max(8)
+                } else {
+                    prompt.step.max_tokens
+                },
                 temperature: 0.0,
                 top_p: 1.0,
                 seed: 0,
@@ -213,12 +225,12 @@ pub fn force(
                 ParserKind::Af3 => parse_af3(&gen.text, choices),
             };
             let probs = match &prompt.step.probs_prefill {
-                Some(extra) => {
+                Some(extra) if reasoner.has_logprobs() => {
                     let mut conv = prompt.conv.clone();
                     conv.prefill = Some(format!("{}{}", conv.prefill.unwrap_or_default(), extra));
                     Some(reasoner.choice_probs(&conv, &letters)?)
                 }
-                None => None,
+                _ => None,
             };
             Ok(Forced {
                 predicted: parsed.predicted(),

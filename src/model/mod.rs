@@ -190,6 +190,12 @@ pub trait Reasoner: Send + Sync {
         letters: &[String],
     ) -> Result<ChoiceProbs, ModelError>;
 
+    /// Whether [`Reasoner::choice_probs`] can be read at all; `false` for servers that return
+    /// no log-probabilities (hosted APIs), whose answers are then read from generated text.
+    fn has_logprobs(&self) -> bool {
+        true
+    }
+
     /// Number of tokens `text` takes in this model's vocabulary, when the backend can say (used
     /// to build filler chains of the same token length); `None` makes callers count words.
     fn count_tokens(&self, _text: &str) -> Option<usize> {

@@ -252,10 +252,12 @@ impl RemoteReasoner {
             prefill: Some("A".into()),
         };
         let mut req = self.request(&hello, None, 1, 0.0);
+        self.caps.prefill = self
+            .post_json::<ChatCompletion>("/chat/completions", &req)
+            .is_ok();
         req.logprobs = Some(true);
         req.top_logprobs = Some(1);
         if let Ok(c) = self.post_json::<ChatCompletion>("/chat/completions", &req) {
-            self.caps.prefill = true;
             self.caps.logprobs = first_logprobs(&c).is_some();
         }
         if self.caps.logprobs {
@@ -654,6 +656,10 @@ impl Reasoner for RemoteReasoner {
             ));
         }
         Ok(ChoiceProbs::from_logprobs(letters.to_vec(), logprobs))
+    }
+
+    fn has_logprobs(&self) -> bool {
+        self.caps.logprobs
     }
 
     fn count_tokens(&self, text: &str) -> Option<usize> {

@@ -180,7 +180,14 @@ pub async fn chat_completions(State(st): State<Arc<AppState>>, req: Request) -> 
         return ApiError::busy(st.opts.queue).into_response();
     };
     let body = read_json(req.into_body(), st.opts.max_body_bytes, deadline).await;
-    let job = match body.and_then(|r| Job::of(r, &st.opts.name)) {
+    let job = match body.and_then(|r: ChatRequest| {
+        if st.opts.no_logprobs && r.logprobs == Some(true) {
+            return Err(ApiError::bad_request(
+                "this server returns no log-probabilities (started with --no-logprobs)",
+            ));
+        }
+        Job::of(r, &st.opts.name)
+    }) {
         Ok(j) => j,
         Err(e) => return e.into_response(),
     };

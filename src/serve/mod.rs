@@ -44,6 +44,8 @@ pub struct ServeOptions {
     pub queue: usize,
     /// Longest a request may take, waiting included.
     pub timeout: Duration,
+    /// Refuse log-probabilities, as hosted APIs do (`--no-logprobs`: to try clients' fallback).
+    pub no_logprobs: bool,
 }
 
 /// Request counters, for `/v1/stats` and tests.
