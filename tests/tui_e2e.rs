@@ -377,6 +377,21 @@ fn flip_story_80x24(session: &'static str, model: &str) {
     t.wait_for("the first baseline", Duration::from_secs(300), |s| {
         s.contains("Reasoning · original") && s.contains("current ") && !s.contains("baseline ·")
     });
+    if model.starts_with("http") {
+        // where the model is served and what the server does, in the messages overlay
+        t.keys("!");
+        let m = t.wait_for("the messages", Duration::from_secs(30), |s| {
+            s.contains("Messages (")
+        });
+        assert!(
+            m.contains("served at 127.0.0.1") && m.contains("letter log-probs exact"),
+            "{m}"
+        );
+        t.keys("Escape");
+        t.wait_for("the overlay closed", Duration::from_secs(30), |s| {
+            !s.contains("Messages (")
+        });
+    }
     // The pitch item: the proposed mistake at sentence 4 names another level's frequency.
     t.mistake_on_the_pitch_item();
     let s = t.wait_for("the flip", Duration::from_secs(120), |s| {

@@ -190,6 +190,12 @@ pub trait Reasoner: Send + Sync {
         letters: &[String],
     ) -> Result<ChoiceProbs, ModelError>;
 
+    /// What the user should know about where the model runs (a server's address and what it
+    /// was found to do); `None` for a model in process.
+    fn describe(&self) -> Option<String> {
+        None
+    }
+
     /// Whether [`Reasoner::choice_probs`] can be read at all; `false` for servers that return
     /// no log-probabilities (hosted APIs), whose answers are then read from generated text.
     fn has_logprobs(&self) -> bool {

@@ -662,6 +662,24 @@ impl Reasoner for RemoteReasoner {
         self.caps.logprobs
     }
 
+    fn describe(&self) -> Option<String> {
+        let c = &self.caps;
+        let answers = match (c.logprobs, c.letter_ids) {
+            (false, _) => {
+                "no log-probs: answers read from generated text, shown without bars".to_string()
+            }
+            (true, true) => "letter log-probs exact (logprob_token_ids)".to_string(),
+            (true, false) => format!("letter log-probs from the top {}", c.top_logprobs),
+        };
+        Some(format!(
+            "{} served at {}: {answers}; prefill {}; tokenize {}",
+            self.model,
+            self.host,
+            if c.prefill { "yes" } else { "no" },
+            c.tokenize.unwrap_or("no")
+        ))
+    }
+
     fn count_tokens(&self, text: &str) -> Option<usize> {
         let field = self.caps.tokenize?;
         self.tokenize_with(field, text).ok().map(|t| t.len())

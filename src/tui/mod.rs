@@ -733,11 +733,14 @@ impl Worker {
         let seed = self.seed;
         tokio::task::spawn_blocking(move || {
             let r = crate::model::resolve::open_model(&spec);
+            let mut described = None;
             let a = match r {
                 Ok(m) => {
                     let name = m.name().to_string();
                     let window = m.audio_window_seconds();
                     let _ = tx.send(Msg::Action(Action::AudioWindow(window)));
+                    // a served model: where, and what the server was found to do (after ready)
+                    described = m.describe();
                     if let Ok(mut g) = ctx.lock() {
                         *g = Some(ModelCtx {
                             reasoner: Arc::from(m),
@@ -750,6 +753,9 @@ impl Worker {
                 Err(e) => Action::ModelFailed(format!("{e:#}")),
             };
             let _ = tx.send(Msg::Action(a));
+            if let Some(d) = described {
+                let _ = tx.send(Msg::Action(Action::Info(d)));
+            }
         });
     }
 }
