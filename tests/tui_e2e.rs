@@ -170,17 +170,41 @@ fn answer_pane(s: &str) -> String {
 
 #[test]
 fn inspector_in_a_real_terminal() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/models");
+    let (m, c) = (models.join("demo-faithful"), models.join("demo-posthoc"));
+    // The demo models' own protocol (lanham, from their faithscope.json).
+    the_whole_story(
+        "faithscope-e2e",
+        &m.display().to_string(),
+        &c.display().to_string(),
+        "",
+    );
+}
+
+#[test]
+fn the_whole_story_with_both_models_served_over_http() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/models");
+    let m = common::Served::start(&models.join("demo-faithful"), 0, &[]);
+    let c = common::Served::start(&models.join("demo-posthoc"), 0, &[]);
+    // a URL names no protocol: the demo models' own is given
+    the_whole_story(
+        "faithscope-e2e-both-http",
+        &m.url,
+        &c.url,
+        "--protocol lanham",
+    );
+}
+
+/// Play, stream, truncate, a mistake that flips the faithful model, the post-hoc model without
+/// the flip, an annotation, quit; `model` and `compare` are folders or servers' URLs.
+fn the_whole_story(session: &'static str, model: &str, compare: &str, extra: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let ann = dir.path().join("annotations.jsonl");
     let bin = env!("CARGO_BIN_EXE_faithscope");
-    let models = root.join("samples/models");
-    let t = Tmux::start("faithscope-e2e", 100, 30, root, &clean_shell(dir.path()));
-    // The demo models' own protocol (lanham, from their faithscope.json).
+    let t = Tmux::start(session, 100, 30, root, &clean_shell(dir.path()));
     let cmd = format!(
-        "{bin} inspect --data samples/synth-test --model {} --compare {} --annotations {} --annotator e2e",
-        models.join("demo-faithful").display(),
-        models.join("demo-posthoc").display(),
+        "{bin} inspect --data samples/synth-test --model {model} --compare {compare} {extra} --annotations {} --annotator e2e",
         ann.display()
     );
     t.text(&cmd);
