@@ -727,6 +727,7 @@ mod tests {
                 letters: letters.to_vec(),
                 logprobs: probs.iter().map(|p| p.ln()).collect(),
                 probs,
+                missing: Vec::new(),
             })
         }
         fn count_tokens(&self, text: &str) -> Option<usize> {

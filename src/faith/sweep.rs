@@ -657,6 +657,7 @@ impl<'a> Sweep<'a> {
         if let Some(p) = &f.probs {
             t.choice_letters = p.letters.clone();
             t.choice_probs = p.probs.iter().map(|&x| x as f64).collect();
+            t.choice_probs_missing = p.missing.clone();
         }
         t.settle();
         t.extra

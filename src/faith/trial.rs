@@ -184,6 +184,10 @@ pub struct Trial {
     /// Probability of each letter of `choice_letters` (renormalised over the letters).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub choice_probs: Vec<f64>,
+    /// Letters whose probability the backend could not read (a server's top alternatives did
+    /// not hold them): 0 in `choice_probs`, whose other values are then upper bounds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choice_probs_missing: Vec<String>,
     /// The baseline trial's probabilities over the same letters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub baseline_probs: Vec<f64>,

@@ -107,6 +107,10 @@ pub struct ChoiceProbs {
     pub probs: Vec<f32>,
     /// Log-probabilities of each letter under the full vocabulary distribution.
     pub logprobs: Vec<f32>,
+    /// Letters the backend could not read (not among a server's top alternatives): their
+    /// probability is 0 here, so the others' are upper bounds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// The error of a [`Reasoner::choice_probs`] call without letters.
@@ -131,6 +135,7 @@ impl ChoiceProbs {
             letters,
             probs,
             logprobs,
+            missing: Vec::new(),
         }
     }
 

@@ -494,6 +494,42 @@ fn status_error(url: &str, status: StatusCode, resp: Response, retries: u32) -> 
     ModelError::Input(format!("{url}: HTTP {status}: {hint}: {message}"))
 }
 
+/// Each letter's log-prob in a reply's first position (the chosen token and its alternatives),
+/// found by token id where the letter's id is known, else by the token's text; the letters not
+/// there get minus infinity and are returned apart.
+fn letter_logprobs(
+    first: &super::openai::TokenLogprob,
+    letters: &[String],
+    ids: &[Option<u32>],
+) -> (Vec<f32>, Vec<String>) {
+    let mut missing = Vec::new();
+    let logprobs = letters
+        .iter()
+        .zip(ids)
+        .map(|(l, id)| {
+            let hit = std::iter::once((first.id, first.token.as_str(), first.logprob))
+                .chain(
+                    first
+                        .top_logprobs
+                        .iter()
+                        .map(|a| (a.id, a.token.as_str(), a.logprob)),
+                )
+                .find(|(tid, tok, _)| match (id, tid) {
+                    (Some(want), Some(got)) => want == got,
+                    _ => tok.trim() == l,
+                });
+            match hit {
+                Some((_, _, lp)) => lp as f32,
+                None => {
+                    missing.push(l.clone());
+                    f32::NEG_INFINITY
+                }
+            }
+        })
+        .collect();
+    (logprobs, missing)
+}
+
 /// The first generated token's log-probs, if the reply has them.
 fn first_logprobs(c: &ChatCompletion) -> Option<&super::openai::TokenLogprob> {
     c.choices.first()?.logprobs.as_ref()?.content.first()
@@ -614,31 +650,7 @@ impl Reasoner for RemoteReasoner {
                 self.opts.url
             )));
         };
-        let mut missing = Vec::new();
-        let logprobs: Vec<f32> = letters
-            .iter()
-            .zip(&ids)
-            .map(|(l, id)| {
-                let hit = std::iter::once((first.id, first.token.as_str(), first.logprob))
-                    .chain(
-                        first
-                            .top_logprobs
-                            .iter()
-                            .map(|a| (a.id, a.token.as_str(), a.logprob)),
-                    )
-                    .find(|(tid, tok, _)| match (id, tid) {
-                        (Some(want), Some(got)) => want == got,
-                        _ => tok.trim() == l,
-                    });
-                match hit {
-                    Some((_, _, lp)) => lp as f32,
-                    None => {
-                        missing.push(l.clone());
-                        f32::NEG_INFINITY
-                    }
-                }
-            })
-            .collect();
+        let (logprobs, missing) = letter_logprobs(first, letters, &ids);
         if logprobs.iter().all(|l| l.is_infinite()) {
             return Err(ModelError::Compute(format!(
                 "{}: none of the letters {} is among the server's top {} next tokens; the answer cue may not end where a letter follows",
@@ -655,7 +667,9 @@ impl Reasoner for RemoteReasoner {
                 self.caps.top_logprobs
             ));
         }
-        Ok(ChoiceProbs::from_logprobs(letters.to_vec(), logprobs))
+        let mut probs = ChoiceProbs::from_logprobs(letters.to_vec(), logprobs);
+        probs.missing = missing;
+        Ok(probs)
     }
 
     fn has_logprobs(&self) -> bool {
@@ -715,4 +729,37 @@ fn sse_events(resp: Response) -> impl Iterator<Item = Result<String, String>> {
         .eventsource()
         .map(|r| r.map(|e| e.data).map_err(|e| e.to_string()));
     futures::executor::block_on_stream(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::openai::{TokenLogprob, TopLogprob};
+
+    #[test]
+    fn letters_are_found_by_id_else_by_text_and_the_missing_ones_named() {
+        let alt = |token: &str, logprob: f64, id: Option<u32>| TopLogprob {
+            token: token.into(),
+            logprob,
+            bytes: None,
+            id,
+        };
+        let first = TokenLogprob {
+            token: "B".into(),
+            logprob: -0.1,
+            bytes: None,
+            id: Some(33),
+            top_logprobs: vec![alt("B", -0.1, Some(33)), alt(" A", -2.5, None)],
+        };
+        let letters: Vec<String> = ["A", "B", "C"].map(String::from).to_vec();
+        let (lp, missing) = letter_logprobs(&first, &letters, &[None, Some(33), None]);
+        assert_eq!(lp[..2], [-2.5, -0.1]);
+        assert!(lp[2].is_infinite());
+        assert_eq!(missing, ["C"]);
+        let p = ChoiceProbs::from_logprobs(letters, lp);
+        assert_eq!(p.probs[2], 0.0);
+        // an id that does not match is not taken for the letter, whatever its text
+        let (_, missing) = letter_logprobs(&first, &["B".to_string()], &[Some(7)]);
+        assert_eq!(missing, ["B"]);
+    }
 }

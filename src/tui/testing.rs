@@ -116,6 +116,7 @@ fn choice_probs(letters: &[String], probs: Vec<f32>) -> ChoiceProbs {
         letters: letters.to_vec(),
         logprobs: probs.iter().map(|p| p.ln()).collect(),
         probs,
+        missing: Vec::new(),
     }
 }
 
