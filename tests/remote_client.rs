@@ -351,3 +351,42 @@ fn without_log_probs_the_answers_are_read_from_generated_text() {
         assert!(y.get("choice_probs").is_none(), "{y}");
     }
 }
+
+#[test]
+fn thinking_comes_on_its_own_channel_and_is_kept_apart() {
+    let model = demo("demo-faithful");
+    let served = Served::start(&model, 0, &["--think-tags"]);
+    let r = RemoteReasoner::connect(RemoteOptions::new(&served.url)).unwrap();
+    let local = faithscope::model::resolve::open_model(&faithscope::model::resolve::ModelSpec {
+        model: model.display().to_string(),
+        ..Default::default()
+    })
+    .unwrap();
+    // A prefill that opens a thinking block: what the model writes next is thinking until it
+    // closes the block (the demo model never does, so all of it is).
+    let mut conv = question();
+    conv.prefill = Some("<think>".into());
+    let params = GenParams {
+        max_tokens: 40,
+        ..GenParams::default()
+    };
+    let whole = local
+        .generate(&conv, &params, &mut |_| ControlFlow::Continue(()))
+        .unwrap()
+        .text;
+    let (want_thinking, want_text) = match whole.split_once("</think>") {
+        Some((a, b)) => (a.to_string(), b.to_string()),
+        None => (whole.clone(), String::new()),
+    };
+    assert!(!want_thinking.trim().is_empty(), "{whole:?}");
+    let mut shown = String::new();
+    let g = r
+        .generate(&conv, &params, &mut |d| {
+            shown.push_str(d);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(g.reasoning, want_thinking);
+    assert_eq!(g.text, want_text);
+    assert_eq!(shown, want_text, "thinking reached the answer text");
+}

@@ -39,6 +39,7 @@ pub fn sweep(model: &dyn Reasoner, items: &[Item]) -> (MemorySink, f64) {
             sanitized_cot: CHAIN.into(),
             sentences: sentences.clone(),
             generate_ms: 0.0,
+            reasoning: None,
         })
         .expect("memory sink");
     }

@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// reading answers from generated text.
     #[arg(long)]
     pub no_logprobs: bool,
+    /// Send what the model writes between <think> and </think> on the reasoning channel
+    /// (reasoning_content), as vLLM's and llama.cpp's reasoning parsers do for thinking models.
+    #[arg(long)]
+    pub think_tags: bool,
 }
 
 /// Reads the key: the file's first line, trimmed; empty is an error. The key is never printed.
@@ -116,6 +120,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         queue: args.queue,
         timeout: Duration::from_secs(args.timeout_s.max(1)),
         no_logprobs: args.no_logprobs,
+        think_tags: args.think_tags,
     };
     let state = Arc::new(AppState::new(Arc::new(model), opts).context("creating the clip folder")?);
     rt.block_on(async move {

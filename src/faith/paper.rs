@@ -343,6 +343,7 @@ pub fn recorded_chains(trials: &[Trial], protocol: &Protocol) -> BTreeMap<String
             sentences: protocol.splitter.split(&text),
             sanitized_cot: text,
             generate_ms: 0.0,
+            reasoning: None,
         };
         best.insert(t.id.clone(), (key, chain));
     }

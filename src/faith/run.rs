@@ -709,6 +709,7 @@ mod tests {
                 text,
                 tokens: vec![],
                 stop: StopReason::EndToken,
+                reasoning: String::new(),
             })
         }
         fn choice_probs(

@@ -144,6 +144,10 @@ pub struct Chain {
     /// Milliseconds spent generating it.
     #[serde(default)]
     pub generate_ms: f64,
+    /// The model's thinking before the chain, when its server sends it apart (`None` in
+    /// process and for servers without a reasoning channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
 }
 
 /// Keeps chains and trials; a run store, or a vector in tests and the UI.
@@ -379,6 +383,7 @@ impl<'a> Sweep<'a> {
             sentences: self.protocol.splitter.split(&sanitized),
             sanitized_cot: sanitized,
             generate_ms: t.elapsed().as_secs_f64() * 1e3,
+            reasoning: (!gen.reasoning.trim().is_empty()).then(|| gen.reasoning.trim().to_string()),
         })
     }
 

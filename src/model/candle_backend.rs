@@ -362,6 +362,7 @@ impl Reasoner for CandleReasoner {
             text: emitter.text().to_string(),
             tokens,
             stop,
+            reasoning: String::new(),
         })
     }
 

@@ -96,6 +96,10 @@ pub struct Generation {
     /// Generated token ids.
     pub tokens: Vec<u32>,
     pub stop: StopReason,
+    /// What a server sent on its reasoning channel (thinking: `reasoning_content` or
+    /// `reasoning`), kept apart from `text`; empty for models in process.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reasoning: String,
 }
 
 /// Next-token distribution restricted to the choice letters, renormalised over them.

@@ -562,6 +562,7 @@ impl Reasoner for RemoteReasoner {
         // llama-server repeats the prefill at the start of the first delta
         let mut strip = conv.prefill.clone().filter(|p| !p.is_empty());
         let mut text = String::new();
+        let mut reasoning = String::new();
         let mut stop = None;
         for event in sse_events(resp) {
             let data = event
@@ -578,6 +579,13 @@ impl Reasoner for RemoteReasoner {
             let Some(choice) = chunk.choices.into_iter().next() else {
                 continue;
             };
+            // thinking comes on its own channel (llama.cpp: reasoning_content, vLLM: reasoning)
+            for r in [&choice.delta.reasoning_content, &choice.delta.reasoning]
+                .into_iter()
+                .flatten()
+            {
+                reasoning.push_str(r);
+            }
             if let Some(mut piece) = choice.delta.content.filter(|c| !c.is_empty()) {
                 if let Some(p) = strip.take() {
                     if let Some(rest) = piece.strip_prefix(p.as_str()) {
@@ -592,6 +600,7 @@ impl Reasoner for RemoteReasoner {
                             text,
                             tokens: Vec::new(),
                             stop: StopReason::Cancelled,
+                            reasoning,
                         });
                     }
                 }
@@ -615,6 +624,7 @@ impl Reasoner for RemoteReasoner {
             text,
             tokens: Vec::new(),
             stop,
+            reasoning,
         })
     }
 

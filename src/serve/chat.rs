@@ -18,6 +18,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 
 use super::error::{read_json, ApiError};
+use super::think::ThinkSplitter;
 use super::AppState;
 use crate::model::openai::{
     conversation_of, ChatChunk, ChatCompletion, ChatRequest, Choice, ChoiceLogprobs, ChunkChoice,
@@ -147,8 +148,8 @@ impl Job {
 enum Msg {
     /// The prompt is ready and fits; generation starts.
     Started { prompt_tokens: usize },
-    /// A piece of text (streamed jobs only).
-    Delta(String),
+    /// A piece of text (streamed jobs only); `reasoning` for the reasoning channel.
+    Delta { text: String, reasoning: bool },
     /// The end.
     Finished(Finished),
     /// The job failed (before or during generation).
@@ -158,6 +159,8 @@ enum Msg {
 #[derive(Debug)]
 struct Finished {
     text: String,
+    /// The reasoning channel's text (with --think-tags).
+    reasoning: String,
     tokens: usize,
     finish: &'static str,
     logprobs: Option<ChoiceLogprobs>,
@@ -243,16 +246,36 @@ fn run_job(
             return next_token(st, &job, ask).map(Some);
         }
         let streaming = job.stream;
+        let prefill = job.conv.prefill.as_deref();
+        let mut split = st.opts.think_tags.then(|| ThinkSplitter::after(prefill));
+        let send = |parts: Vec<(bool, String)>| {
+            parts
+                .into_iter()
+                .all(|(reasoning, text)| tx.send(Msg::Delta { text, reasoning }).is_ok())
+        };
         let mut on_delta = |d: &str| {
             if cancel.load(Ordering::Relaxed) || Instant::now() >= deadline {
                 return ControlFlow::Break(());
             }
-            if streaming && tx.send(Msg::Delta(d.to_string())).is_err() {
-                return ControlFlow::Break(());
+            if streaming {
+                let parts = match split.as_mut() {
+                    Some(s) => s.push(d),
+                    None => vec![(false, d.to_string())],
+                };
+                if !send(parts) {
+                    return ControlFlow::Break(());
+                }
             }
             ControlFlow::Continue(())
         };
         let g = model.generate(&job.conv, &job.params, &mut on_delta)?;
+        if let (true, Some(s)) = (streaming, split.as_mut()) {
+            send(s.finish());
+        }
+        let (reasoning, text) = match st.opts.think_tags {
+            true => ThinkSplitter::after(prefill).split_all(&g.text),
+            false => (String::new(), g.text.clone()),
+        };
         if g.stop == StopReason::Cancelled {
             if Instant::now() >= deadline {
                 return Err(timed_out(st));
@@ -261,7 +284,8 @@ fn run_job(
             return Ok(None);
         }
         Ok(Some(Finished {
-            text: g.text,
+            text,
+            reasoning,
             tokens: g.tokens.len(),
             finish: finish_reason(g.stop),
             logprobs: None,
@@ -333,6 +357,7 @@ fn next_token(st: &AppState, job: &Job, ask: &LogprobAsk) -> Result<Finished, Ap
     };
     Ok(Finished {
         text,
+        reasoning: String::new(),
         tokens: 1,
         finish,
         logprobs: Some(ChoiceLogprobs {
@@ -406,7 +431,7 @@ async fn complete(
     loop {
         match next_msg(&st, &mut rx, deadline).await {
             Ok(Msg::Started { prompt_tokens: n }) => prompt_tokens = n,
-            Ok(Msg::Delta(_)) => {}
+            Ok(Msg::Delta { .. }) => {}
             Ok(Msg::Failed(e)) | Err(e) => return e.into_response(),
             Ok(Msg::Finished(f)) => {
                 let (id, created) = reply_id(&st);
@@ -420,6 +445,7 @@ async fn complete(
                         message: ReplyMessage {
                             role: "assistant".into(),
                             content: Some(f.text),
+                            reasoning_content: (!f.reasoning.is_empty()).then_some(f.reasoning),
                             ..ReplyMessage::default()
                         },
                         finish_reason: Some(f.finish.into()),
@@ -489,10 +515,17 @@ impl Streaming {
             Phase::Body => {
                 let msg = next_msg(&self.st, &mut self.rx, self.deadline).await;
                 match msg {
-                    Ok(Msg::Delta(text)) => {
-                        let delta = ReplyMessage {
-                            content: Some(text),
-                            ..ReplyMessage::default()
+                    Ok(Msg::Delta { text, reasoning }) => {
+                        let delta = if reasoning {
+                            ReplyMessage {
+                                reasoning_content: Some(text),
+                                ..ReplyMessage::default()
+                            }
+                        } else {
+                            ReplyMessage {
+                                content: Some(text),
+                                ..ReplyMessage::default()
+                            }
                         };
                         Some(self.chunk(delta, None))
                     }

@@ -9,6 +9,7 @@
 pub mod chat;
 pub mod clips;
 pub mod error;
+pub mod think;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,6 +47,8 @@ pub struct ServeOptions {
     pub timeout: Duration,
     /// Refuse log-probabilities, as hosted APIs do (`--no-logprobs`: to try clients' fallback).
     pub no_logprobs: bool,
+    /// Text between `<think>` and `</think>` goes to the reasoning channel (`--think-tags`).
+    pub think_tags: bool,
 }
 
 /// Request counters, for `/v1/stats` and tests.

@@ -1506,6 +1506,15 @@ fn chain_done(state: &mut State, chain: Chain, cancelled: bool) -> Vec<Effect> {
         state.chain.raw = chain.generated_cot.clone();
     }
     state.chain.record = Some(chain.clone());
+    if let Some(r) = &chain.reasoning {
+        // a server's reasoning channel: shown in the messages overlay, named in the pane title
+        state.log(format!("thinking before the chain of {}: {r}", chain.id));
+        state.chain.label = format!(
+            "{} · {} words of thinking (! shows them)",
+            state.chain.label,
+            r.split_whitespace().count()
+        );
+    }
     let Some(item) = state.item().cloned() else {
         return Vec::new();
     };

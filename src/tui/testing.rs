@@ -92,6 +92,7 @@ impl Reasoner for Scripted {
             text: out,
             tokens: Vec::new(),
             stop,
+            reasoning: String::new(),
         })
     }
 
