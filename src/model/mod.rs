@@ -5,6 +5,7 @@
 //! chain so far) reuse its KV state instead of recomputing it.
 
 pub mod candle_backend;
+pub mod chat_template;
 pub mod config;
 pub mod openai;
 pub mod prefix_cache;
