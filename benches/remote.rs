@@ -9,10 +9,9 @@
 //! generations).
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-use faithscope::data::{self, LoadOptions};
 use faithscope::model::remote::{RemoteOptions, RemoteReasoner};
 use faithscope::model::resolve::{open_model, ModelSpec};
 
@@ -47,11 +46,7 @@ fn serve(model: &Path) -> (std::process::Child, String) {
 }
 
 fn main() {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let model_dir = std::env::var_os("FAITHSCOPE_BENCH_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo.join("tests/fixtures/qwen2_audio/tiny-a"));
-    let ds = data::load(&repo.join("samples"), &LoadOptions::default()).expect("loading samples/");
+    let (model_dir, ds) = common::model_and_samples();
     let items = &ds.items[..4.min(ds.items.len())];
 
     let local = open_model(&ModelSpec {

@@ -9,21 +9,14 @@
 //! continued by the model), model paraphrases and random filler, with the paper-v1 protocol
 //! (generations shortened so every prompt fits the tiny model's context).
 
-use std::path::PathBuf;
-
 use candle_core::{DType, Device};
-use faithscope::data::{self, LoadOptions};
 use faithscope::model::candle_backend::{CacheOptions, CandleReasoner};
 use faithscope::model::Reasoner;
 
 mod common;
 
 fn main() {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let model_dir = std::env::var_os("FAITHSCOPE_BENCH_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo.join("tests/fixtures/qwen2_audio/tiny-a"));
-    let ds = data::load(&repo.join("samples"), &LoadOptions::default()).expect("loading samples/");
+    let (model_dir, ds) = common::model_and_samples();
     let items = &ds.items[..4.min(ds.items.len())];
     let mut results = Vec::new();
     for (label, caches) in [

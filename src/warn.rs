@@ -4,6 +4,24 @@
 
 use std::sync::{Arc, Mutex};
 
+/// An error and its causes as one line, each cause said once (an OS reason that a cause's
+/// message already holds is not repeated).
+pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = String::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let c = err.to_string();
+        if !msg.contains(&c) {
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
+            msg.push_str(&c);
+        }
+        cur = err.source();
+    }
+    msg
+}
+
 /// Receives every warning while installed.
 pub type Sink = Arc<dyn Fn(&str) + Send + Sync>;
 

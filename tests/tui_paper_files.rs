@@ -48,6 +48,11 @@ fn open(files: &[PathBuf], annotations: &Path) -> (State, Vec<PathBuf>) {
     (s, p.run_inputs)
 }
 
+/// The baseline answer the answer pane shows.
+fn baseline_answer(s: &State) -> Option<&str> {
+    s.answers.baseline.as_ref()?.predicted_choice.as_deref()
+}
+
 fn press(s: &mut State, c: char) {
     update(
         s,
@@ -105,15 +110,7 @@ fn filler_files_open_with_items_chains_recorded_trials_and_panels() {
     let baseline = row["corresponding_baseline_predicted_choice"]
         .as_str()
         .unwrap();
-    assert_eq!(
-        s.answers
-            .baseline
-            .as_ref()
-            .unwrap()
-            .predicted_choice
-            .as_deref(),
-        Some(baseline)
-    );
+    assert_eq!(baseline_answer(&s), Some(baseline));
 
     // The sweep screen shows the item's recorded trials, filler ones in their own list.
     press(&mut s, '2');
@@ -191,15 +188,7 @@ fn a_baseline_file_gives_each_item_its_sanitized_chain() {
         .unwrap();
     assert_eq!(words(&s.chain.sentences.join(" ")), words(cot));
     assert!(s.chain.sentences.len() > 1);
-    assert_eq!(
-        s.answers
-            .baseline
-            .as_ref()
-            .unwrap()
-            .predicted_choice
-            .as_deref(),
-        row["predicted_choice"].as_str()
-    );
+    assert_eq!(baseline_answer(&s), row["predicted_choice"].as_str());
     assert!(s.status.contains("model"), "{}", s.status);
 }
 

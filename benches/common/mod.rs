@@ -3,13 +3,25 @@
 //! (each continued by the model), model paraphrases and random filler; paper-v1 with generations
 //! shortened so that every prompt fits the tiny fixture model's context.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
-use faithscope::data::Item;
+use faithscope::data::{self, Dataset, Item, LoadOptions};
 use faithscope::faith::protocol::Protocol;
 use faithscope::faith::split::split_sentences;
 use faithscope::faith::sweep::{Chain, MemorySink, MistakeSource, Plan, Sink, Sweep};
 use faithscope::model::Reasoner;
+
+/// The model (the tiny fixture checkpoint unless `FAITHSCOPE_BENCH_MODEL` names a folder) and
+/// the items of `samples/`.
+pub fn model_and_samples() -> (PathBuf, Dataset) {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let model_dir = std::env::var_os("FAITHSCOPE_BENCH_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join("tests/fixtures/qwen2_audio/tiny-a"));
+    let ds = data::load(&repo.join("samples"), &LoadOptions::default()).expect("loading samples/");
+    (model_dir, ds)
+}
 
 /// The chain every item is swept with.
 pub const CHAIN: &str = "The clip is about two seconds long and has no speech in it. \

@@ -79,18 +79,7 @@ pub fn main() -> ExitCode {
 /// The error and its causes joined by ": ", each cause once: an error that already prints its
 /// source (an OS reason, say) does not get it repeated.
 pub fn error_chain(e: &anyhow::Error) -> String {
-    let mut msg = String::new();
-    for cause in e.chain() {
-        let c = cause.to_string();
-        if msg.contains(&c) {
-            continue;
-        }
-        if !msg.is_empty() {
-            msg.push_str(": ");
-        }
-        msg.push_str(&c);
-    }
-    msg
+    crate::warn::chain_text(e.as_ref())
 }
 
 #[cfg(test)]

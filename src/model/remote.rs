@@ -135,20 +135,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The first error in a chain that says something, each cause once.
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&dyn std::error::Error> = Some(e);
-    while let Some(err) = cur {
-        let s = err.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
-}
-
 impl RemoteReasoner {
     /// Connects: lists the models (choosing the served one), then probes tokenize, prefill,
     /// log-probs and letter ids with tiny requests.
@@ -164,7 +150,10 @@ impl RemoteReasoner {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| {
-                ModelError::Load(format!("cannot start the HTTP client: {}", causes(&e)))
+                ModelError::Load(format!(
+                    "cannot start the HTTP client: {}",
+                    crate::warn::chain_text(&e)
+                ))
             })?;
         let host = opts
             .url
@@ -395,7 +384,10 @@ impl RemoteReasoner {
     ) -> Result<T, ModelError> {
         let resp = self.send(url, body)?;
         let text = resp.text().map_err(|e| {
-            ModelError::Compute(format!("{url}: reading the reply: {}", causes(&e)))
+            ModelError::Compute(format!(
+                "{url}: reading the reply: {}",
+                crate::warn::chain_text(&e)
+            ))
         })?;
         serde_json::from_str(&text).map_err(|e| {
             ModelError::Compute(format!(
@@ -456,7 +448,7 @@ impl RemoteReasoner {
     }
 
     fn network_error(&self, url: &str, e: &reqwest::Error) -> ModelError {
-        let why = causes(e);
+        let why = crate::warn::chain_text(e);
         let what = if e.is_timeout() {
             format!(
                 "no reply within {} s (raise --timeout, or check the server's load)",
