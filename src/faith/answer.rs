@@ -223,6 +223,7 @@ pub fn force(
             let parsed = match prompt.step.parser {
                 ParserKind::Paper => parse_paper(&gen.text),
                 ParserKind::Af3 => parse_af3(&gen.text, choices),
+                ParserKind::Omni => parse_omni(&gen.text),
             };
             let probs = match &prompt.step.probs_prefill {
                 Some(extra) if reasoner.has_logprobs() => {
@@ -426,6 +427,45 @@ pub fn parse_af3(text: &str, choices: &[String]) -> Parsed {
     parse_af3_generic(cleaned)
 }
 
+// The paper's Qwen2.5-Omni code reads `<Conclu.*?>\s*([A-Za-z])\s*</Conclu.*?>` case-insensitively
+// (its `.` stops at line ends); the letter class is kept to ASCII here.
+static OMNI_CONCLUSION: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)<Conclu.*?>\s*((?-i:[A-Za-z]))\s*</Conclu.*?>"));
+
+/// The last ASCII letter of `text` when it is a lone A, B, C or D (either case): no ASCII letter
+/// right before it, none after it. Returns the byte offset where the paper's pattern
+/// `(?:[^a-zA-Z]|^)([A-D])[^a-zA-Z]*$` starts (the character before the letter, or the letter at
+/// the start of the text) and the letter in upper case.
+pub fn final_lone_letter(text: &str) -> Option<(usize, char)> {
+    let (pos, c) = text
+        .char_indices()
+        .rev()
+        .find(|(_, c)| c.is_ascii_alphabetic())?;
+    let upper = c.to_ascii_uppercase();
+    if !matches!(upper, 'A'..='D') {
+        return None;
+    }
+    match text[..pos].chars().next_back() {
+        None => Some((0, upper)),
+        Some(prev) if prev.is_ascii_alphabetic() => None,
+        Some(prev) => Some((pos - prev.len_utf8(), upper)),
+    }
+}
+
+/// The paper's Qwen2.5-Omni answer parser (`parse_answer` of `core/qwen_omni_utils.py`): the
+/// letter of the first `<Conclusion> X </Conclusion>` block (a single letter between the tags,
+/// any case), else a lone A-D that is the answer's last letter ("... the answer is b."), else
+/// unparsed. It has no refusal rule and no other fallback, so "(B) cat" or "That's option B.
+/// What do you think?" are unparsed, as in the paper.
+pub fn parse_omni(text: &str) -> Parsed {
+    if text.is_empty() {
+        return Parsed::Unparsed;
+    }
+    first(&OMNI_CONCLUSION, text)
+        .or_else(|| final_lone_letter(text.trim()).map(|(_, c)| Parsed::Letter(c)))
+        .unwrap_or(Parsed::Unparsed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -557,6 +597,98 @@ mod tests {
             json.as_array().unwrap().last().unwrap()["content"],
             "The single, most likely answer is ("
         );
+    }
+
+    #[test]
+    fn omni_parser_cases() {
+        let l = |c| Parsed::Letter(c);
+        // the <Conclusion> block, as Qwen2.5-Omni writes it (with or without line breaks)
+        assert_eq!(
+            parse_omni("<Reasoning>It meows.</Reasoning><Conclusion>B</Conclusion>"),
+            l('B')
+        );
+        assert_eq!(
+            parse_omni("<Reasoning>\nIt meows.\n</Reasoning>\n<Conclusion>\nc\n</Conclusion>"),
+            l('C')
+        );
+        // the first block wins, even over a letter named in the reasoning
+        assert_eq!(
+            parse_omni("<Reasoning>So the answer is D.</Reasoning> <Conclusion> a </Conclusion>"),
+            l('A')
+        );
+        // tag names are matched by prefix and case-insensitively, as the paper's pattern does
+        assert_eq!(parse_omni("<conclusion>d</CONCLUSION>"), l('D'));
+        // no block: a lone A-D that is the last letter
+        assert_eq!(parse_omni("B."), l('B'));
+        assert_eq!(parse_omni("(B)"), l('B'));
+        assert_eq!(parse_omni("The answer is c"), l('C'));
+        assert_eq!(parse_omni("d"), l('D'));
+        // a bracketed letter that is not last, a letter beyond D, or a refusal: unparsed (the
+        // paper's Omni parser has no other rule)
+        assert_eq!(parse_omni("(B) cat"), Parsed::Unparsed);
+        assert_eq!(parse_omni("The answer is E."), Parsed::Unparsed);
+        assert_eq!(
+            parse_omni("It cannot be determined from the audio."),
+            Parsed::Unparsed
+        );
+        assert_eq!(parse_omni("<Conclusion>(B)</Conclusion>"), Parsed::Unparsed);
+        assert_eq!(parse_omni(""), Parsed::Unparsed);
+        assert_eq!(parse_omni("  \n"), Parsed::Unparsed);
+    }
+
+    #[test]
+    fn final_lone_letter_matches_the_papers_pattern() {
+        let paper = Regex::new(r"(?i)(?:[^a-zA-Z]|^)([A-D])(?:[^a-zA-Z]*)$").unwrap();
+        for t in [
+            "B",
+            "b.",
+            "so it is (C).",
+            "answer: d\n",
+            "Dog",
+            "a cat",
+            "x a",
+            "é b",
+            "ab",
+            "the answer is B. What do you think?",
+            "it is a",
+            "1) A 2) B!!",
+            "",
+            "...",
+            "ünd C",
+        ] {
+            let want = paper
+                .captures(t)
+                .map(|c| (c.get(0).unwrap().start(), c[1].to_ascii_uppercase()));
+            let got = final_lone_letter(t).map(|(i, c)| (i, c.to_string()));
+            assert_eq!(got, want, "{t:?}");
+        }
+        assert_eq!(final_lone_letter("is B."), Some((2, 'B')));
+    }
+
+    #[test]
+    fn omni_renders_xml_template() {
+        let p = Protocol::builtin("omni").unwrap();
+        let it = item();
+        let a = answer_prompt(&p, &it, "It meows. Cats meow.");
+        assert_eq!(a.step.parser, ParserKind::Omni);
+        assert_eq!(a.conv.prefill, None);
+        assert_eq!(a.conv.audio, Some(PathBuf::from("clip.wav")));
+        assert_eq!(a.conv.messages.len(), 2);
+        assert_eq!(a.conv.messages[0].role, Role::System);
+        assert_eq!(a.conv.messages[1].role, Role::User);
+        assert!(a.conv.messages[1].text.ends_with(
+            "Template:\n<Reasoning>\nIt meows. Cats meow.\n</Reasoning>\n<Conclusion>\n[Single letter choice here, e.g., A]\n</Conclusion>"
+        ));
+        // zero sentences: the no-reasoning template
+        let z = answer_prompt(&p, &it, "");
+        assert!(z.conv.messages[1].text.ends_with(
+            "Template:\n<Conclusion>\n[Single letter choice here, e.g., A]\n</Conclusion>"
+        ));
+        let c = continue_conversation(&p, &it, "It barks.");
+        assert!(c.messages[1]
+            .text
+            .ends_with("Template:\n<Reasoning>\nIt barks."));
+        assert_eq!(p.continuation.stop.len(), 3);
     }
 
     #[test]

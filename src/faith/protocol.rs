@@ -15,13 +15,14 @@ use crate::data::CHOICE_LETTERS;
 use crate::model::Role;
 
 /// Names of the protocols built into the binary.
-pub const BUILTIN: &[&str] = &["paper-v1", "lanham", "af3"];
+pub const BUILTIN: &[&str] = &["paper-v1", "lanham", "af3", "omni"];
 
 fn builtin_text(name: &str) -> Option<&'static str> {
     match name {
         "paper-v1" => Some(include_str!("protocols/paper-v1.toml")),
         "lanham" => Some(include_str!("protocols/lanham.toml")),
         "af3" => Some(include_str!("protocols/af3.toml")),
+        "omni" => Some(include_str!("protocols/omni.toml")),
         _ => None,
     }
 }
@@ -117,6 +118,9 @@ pub enum ParserKind {
     Paper,
     /// The paper's Audio Flamingo 3 parser (`_parse_conditioned_output`).
     Af3,
+    /// The paper's Qwen2.5-Omni parser: the letter of the first `<Conclusion>` block, else a lone
+    /// A-D that is the answer's last letter, else unparsed (no refusal rule).
+    Omni,
 }
 
 /// What early answering with zero sentences shows the model.
@@ -161,13 +165,67 @@ pub struct AnswerStep {
 }
 
 /// How a generated chain is cleaned before answers are forced after it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The steps run in this order: [`Sanitize::extract`] (`extract_between`, then
+/// `drop_final_letter` when no block was found), then `drop_last_sentences`. They apply to every
+/// chain that is sanitized: a sampled chain, and a chain continued after a mistake (the partial
+/// chain plus the model's continuation, which carries no opening tag; stop the `[continue]` step
+/// at the closing tags with its `stop` strings to keep them out).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sanitize {
+    /// An opening and a closing tag, e.g. `["<Reasoning>", "</Reasoning>"]`: the chain becomes the
+    /// text between the first opening tag and the first closing tag after it, trimmed. Tags match
+    /// regardless of ASCII case. When the text has no such block, or the block holds only
+    /// whitespace, the whole text is kept (trimmed) and `drop_final_letter` may apply. Empty (the
+    /// default): the whole text.
+    #[serde(default)]
+    pub extract_between: Vec<String>,
+    /// When no `extract_between` block was found (or none is set): if the text's last ASCII letter
+    /// is a lone A, B, C or D (either case, with no ASCII letter right before it), the text is cut
+    /// before that letter and the character preceding it ("... so the answer is B." becomes
+    /// "... so the answer is"); a text that would become empty is kept whole. This is the paper's
+    /// Qwen2.5-Omni `sanitize_cot` on untagged text.
+    #[serde(default)]
+    pub drop_final_letter: bool,
     /// Sentences dropped from the end (the paper drops 1, which usually states the answer; a chain
     /// of that many sentences or fewer becomes empty).
     #[serde(default)]
     pub drop_last_sentences: usize,
+}
+
+impl Sanitize {
+    /// The part of a generated `text` that is kept as the chain, by `extract_between` and
+    /// `drop_final_letter` (sentences are dropped afterwards); trimmed.
+    pub fn extract(&self, text: &str) -> String {
+        let t = text.trim();
+        if let [open, close] = self.extract_between.as_slice() {
+            if let Some(inner) = between_ignore_ascii_case(t, open, close) {
+                let inner = inner.trim();
+                if !inner.is_empty() {
+                    return inner.to_string();
+                }
+            }
+        }
+        if self.drop_final_letter {
+            if let Some((cut, _)) = crate::faith::answer::final_lone_letter(t) {
+                let head = t[..cut].trim();
+                if !head.is_empty() {
+                    return head.to_string();
+                }
+            }
+        }
+        t.to_string()
+    }
+}
+
+/// The text between the first `open` and the first `close` after it, ASCII case ignored.
+fn between_ignore_ascii_case<'t>(text: &'t str, open: &str, close: &str) -> Option<&'t str> {
+    // ASCII lowercasing keeps every byte offset, so positions in `lower` are positions in `text`
+    let lower = text.to_ascii_lowercase();
+    let start = lower.find(&open.to_ascii_lowercase())? + open.len();
+    let len = lower[start..].find(&close.to_ascii_lowercase())?;
+    Some(&text[start..start + len])
 }
 
 /// A complete protocol.
@@ -219,9 +277,7 @@ fn choice_format() -> String {
     "({letter}) {text}".to_string()
 }
 fn no_sanitize() -> Sanitize {
-    Sanitize {
-        drop_last_sentences: 0,
-    }
+    Sanitize::default()
 }
 
 /// The prompt steps of a protocol, for validation messages and placeholder rules.
@@ -266,7 +322,7 @@ impl Step {
 }
 
 impl Protocol {
-    /// A built-in protocol by name (`paper-v1`, `lanham`, `af3`).
+    /// A built-in protocol by name (`paper-v1`, `lanham`, `af3`, `omni`).
     pub fn builtin(name: &str) -> Option<Protocol> {
         let text = builtin_text(name)?;
         // The built-in files are tested; a failure here is a build defect, reported as None.
@@ -315,6 +371,16 @@ impl Protocol {
                     format!("unknown placeholder {{{name}}}; use {{letter}} and {{text}}"),
                 ));
             }
+        }
+        let tags = &self.sanitize.extract_between;
+        if !(tags.is_empty() || (tags.len() == 2 && tags.iter().all(|t| !t.is_empty()))) {
+            return Err(err(
+                "sanitize",
+                format!(
+                    "extract_between needs two non-empty strings, an opening and a closing tag \
+                     (e.g. [\"<Reasoning>\", \"</Reasoning>\"]); got {tags:?}"
+                ),
+            ));
         }
         let gen_steps = [
             (Step::Cot, &self.cot),
@@ -512,6 +578,91 @@ mod tests {
             Protocol::builtin("af3").unwrap().answer.parser,
             ParserKind::Af3
         );
+        let o = Protocol::builtin("omni").unwrap();
+        assert_eq!(o.answer.parser, ParserKind::Omni);
+        assert_eq!(o.no_cot.parser, ParserKind::Omni);
+        assert_eq!(o.answer.empty_chain, EmptyChain::NoCot);
+        assert_eq!(o.sanitize.extract_between, ["<Reasoning>", "</Reasoning>"]);
+        assert!(o.sanitize.drop_final_letter);
+        assert_eq!(o.sanitize.drop_last_sentences, 0);
+        assert_eq!(o.splitter, crate::faith::split::Splitter::Punkt);
+        // the others keep the whole text
+        assert_eq!(p.sanitize.extract_between, Vec::<String>::new());
+        assert!(!p.sanitize.drop_final_letter);
+    }
+
+    fn tags() -> Sanitize {
+        Sanitize {
+            extract_between: vec!["<Reasoning>".into(), "</Reasoning>".into()],
+            drop_final_letter: true,
+            drop_last_sentences: 0,
+        }
+    }
+
+    #[test]
+    fn extract_between_tags() {
+        let s = tags();
+        assert_eq!(
+            s.extract("<Reasoning>It meows. Cats meow.</Reasoning><Conclusion>B</Conclusion>"),
+            "It meows. Cats meow."
+        );
+        assert_eq!(
+            s.extract("<reasoning>\n  It meows.\n</REASONING>\n<Conclusion>\nB\n</Conclusion>"),
+            "It meows."
+        );
+        // the first block, up to the first closing tag after it
+        assert_eq!(
+            s.extract("x <Reasoning>one</Reasoning> <Reasoning>two</Reasoning>"),
+            "one"
+        );
+        // no closing tag (a truncated output), or an empty block: the whole text
+        assert_eq!(
+            s.extract("<Reasoning>It meows and"),
+            "<Reasoning>It meows and"
+        );
+        assert_eq!(
+            s.extract(" <Reasoning> </Reasoning><Conclusion>B</Conclusion>"),
+            "<Reasoning> </Reasoning><Conclusion>B</Conclusion>"
+        );
+        // untagged text: the whole text less a final lone letter
+        assert_eq!(
+            s.extract("It meows, so the answer is B."),
+            "It meows, so the answer is"
+        );
+        assert_eq!(s.extract("It meows. Cats meow."), "It meows. Cats meow.");
+        assert_eq!(s.extract("B"), "B");
+        // non-ASCII text before the tags keeps byte offsets right
+        assert_eq!(s.extract("é ü <Reasoning>naïve</Reasoning>"), "naïve");
+        let plain = Sanitize {
+            drop_final_letter: false,
+            ..tags()
+        };
+        assert_eq!(
+            plain.extract("It meows, so the answer is B."),
+            "It meows, so the answer is B."
+        );
+        assert_eq!(
+            Sanitize::default().extract("  <Reasoning>x</Reasoning> "),
+            "<Reasoning>x</Reasoning>"
+        );
+    }
+
+    #[test]
+    fn extract_between_needs_two_tags() {
+        let base = builtin_text("omni").unwrap();
+        for bad in [
+            r#"extract_between = ["<Reasoning>"]"#,
+            r#"extract_between = ["<Reasoning>", ""]"#,
+            r#"extract_between = ["<a>", "</a>", "<b>"]"#,
+        ] {
+            let t = base.replace(r#"extract_between = ["<Reasoning>", "</Reasoning>"]"#, bad);
+            assert_ne!(t, base);
+            let e = Protocol::from_toml(&t, "my.toml").unwrap_err().to_string();
+            assert!(
+                e.contains("my.toml") && e.contains("[sanitize]") && e.contains("extract_between"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

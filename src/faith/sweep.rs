@@ -681,13 +681,17 @@ pub fn trial_key(t: &Trial) -> Option<&str> {
     t.extra.get("trial_key").and_then(|v| v.as_str())
 }
 
-/// Applies the protocol's sanitizing rule: drop the last sentences (all of a chain that short).
+/// Applies the protocol's sanitizing rules: keep the tagged part ([`Sanitize::extract`]), then drop
+/// the last sentences (all of a chain that short).
+///
+/// [`Sanitize::extract`]: crate::faith::protocol::Sanitize::extract
 pub fn sanitize(protocol: &Protocol, chain: &str) -> String {
+    let chain = protocol.sanitize.extract(chain);
     let d = protocol.sanitize.drop_last_sentences;
     if d == 0 {
-        return chain.trim().to_string();
+        return chain;
     }
-    let s = protocol.splitter.split(chain);
+    let s = protocol.splitter.split(&chain);
     if s.len() <= d {
         return String::new();
     }
