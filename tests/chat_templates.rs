@@ -5,6 +5,7 @@
 mod common;
 
 use faithscope::model::chat_template::ChatTemplate;
+use faithscope::model::config::Arch;
 use faithscope::model::{prompt, Conversation, Message, Role};
 use serde_json::Value;
 
@@ -53,6 +54,47 @@ fn templates_render_as_transformers_does() {
                 "{name} case {i} (built in)"
             );
         }
+    }
+}
+
+#[test]
+fn audio_flamingo_and_omni_templates_render_as_transformers_does() {
+    let repo = common::repo();
+    for (name, arch) in [
+        ("af3-tiny", Arch::AudioFlamingo3),
+        ("omni-thinker-tiny", Arch::Qwen25Omni),
+    ] {
+        let folder = repo.join("tests/fixtures/af3_omni").join(name);
+        let fixture = repo.join(format!("tests/fixtures/chat_templates/{name}.json"));
+        let cases: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+        assert!(cases.len() >= 6);
+        let own = ChatTemplate::from_folder(&folder)
+            .unwrap()
+            .unwrap()
+            .for_arch(arch);
+        // the built-in fallback is the published template, so it renders the same
+        let builtin = ChatTemplate::builtin(arch);
+        for (i, case) in cases.iter().enumerate() {
+            let conv = conversation(case);
+            let want = case["text"].as_str().unwrap();
+            assert_eq!(own.render(&conv).unwrap(), want, "{name} case {i} (folder)");
+            assert_eq!(
+                builtin.render(&conv).unwrap(),
+                want,
+                "{name} case {i} (built in)"
+            );
+        }
+    }
+    // and the built-in Qwen2-Audio template is the one the demo folders carry
+    let demo = repo.join("tests/fixtures/chat_templates/demo-faithful.json");
+    let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(demo).unwrap()).unwrap();
+    let builtin = ChatTemplate::builtin(Arch::Qwen2Audio);
+    for case in &cases {
+        assert_eq!(
+            builtin.render(&conversation(case)).unwrap(),
+            case["text"].as_str().unwrap()
+        );
     }
 }
 

@@ -24,6 +24,7 @@ fn run_directory_supplies_chains_marks_and_panels() {
         model: "scripted".into(),
         model_name: "scripted".into(),
         served_model: None,
+        adapter: None,
         device: String::new(),
         dtype: String::new(),
         data: "samples".into(),

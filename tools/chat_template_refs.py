@@ -9,7 +9,7 @@ Pinned versions: tools/requirements.txt. CPU only; re-running rewrites identical
 Writes tests/fixtures/chat_templates/<folder name>.json: a list of cases, each
 {"conversation": {"audio": bool, "messages": [{"role", "text"}], "prefill": str|null},
  "text": the rendered prompt}. The conversation is faithscope's shape (the clip, if any, in the
-first user turn); the messages given to transformers put the clip first in that turn's content,
+first user turn); the messages given to transformers put the clip first in that turn's content (after the text for Qwen2.5-Omni, as the paper's code does),
 as faithscope's Qwen2-Audio prompt does.
 """
 
@@ -33,12 +33,12 @@ CASES = [
 ]
 
 
-def hf_messages(case):
+def hf_messages(case, audio_last):
     out, audio = [], case["audio"]
     for m in case["messages"]:
         if m["role"] == "user" and audio:
-            out.append({"role": "user", "content": [
-                {"type": "audio", "audio_url": "clip.wav"}, {"type": "text", "text": m["text"]}]})
+            parts = [{"type": "audio", "audio_url": "clip.wav"}, {"type": "text", "text": m["text"]}]
+            out.append({"role": "user", "content": parts[::-1] if audio_last else parts})
             audio = False
         else:
             out.append({"role": m["role"], "content": m["text"]})
@@ -52,11 +52,13 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     for folder in sys.argv[1:]:
         proc = AutoProcessor.from_pretrained(folder)
+        # Qwen2.5-Omni's prompts put the clip after the text, as the paper's code does
+        audio_last = type(proc).__name__ == "Qwen2_5OmniProcessor"
         cases = []
         for case in CASES:
             cont = case["prefill"] is not None
             text = proc.apply_chat_template(
-                hf_messages(case), tokenize=False,
+                hf_messages(case, audio_last), tokenize=False,
                 add_generation_prompt=not cont, continue_final_message=cont)
             cases.append({"conversation": case, "text": text})
         name = os.path.basename(os.path.normpath(folder))

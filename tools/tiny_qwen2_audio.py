@@ -109,8 +109,10 @@ Audio 1: the speaker says hello and asks a question about the weather today.
 """
 
 
-def train_tokenizer(vocab_size):
-    """A small byte-level BPE with Qwen2's normalizer, pre-tokenizer and special tokens."""
+def train_tokenizer(vocab_size, special=SPECIAL, chat_template=CHAT_TEMPLATE, extra=None):
+    """A small byte-level BPE with Qwen2's normalizer, pre-tokenizer and special tokens
+    (`special`, the first one the end-of-text token; `extra`: named special tokens such as
+    `audio_token`, as transformers 5 tokenizers carry them)."""
     tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence(
@@ -129,7 +131,7 @@ def train_tokenizer(vocab_size):
     )
     lines = [l for l in CORPUS.strip().splitlines() if l.strip()]
     tok.train_from_iterator(lines * 4, trainer=trainer)
-    tok.add_special_tokens(SPECIAL)
+    tok.add_special_tokens(special)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token="<|endoftext|>",
@@ -137,9 +139,10 @@ def train_tokenizer(vocab_size):
         errors="replace",
         clean_up_tokenization_spaces=False,
         model_max_length=32768,
-        additional_special_tokens=SPECIAL[1:],
+        additional_special_tokens=special[1:],
+        **({"extra_special_tokens": extra} if extra else {}),
     )
-    fast.chat_template = CHAT_TEMPLATE
+    fast.chat_template = chat_template
     return fast
 
 

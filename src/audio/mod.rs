@@ -10,7 +10,7 @@ pub mod resample;
 use std::path::PathBuf;
 
 pub use decode::{decode_file, load_clip, DecodeOptions};
-pub use mel::{log_mel, MelConfig, MelFeatures};
+pub use mel::{log_mel, MelConfig, MelExtractor, MelFeatures};
 pub use resample::resample;
 
 /// The sample rate every supported model expects.

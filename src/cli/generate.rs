@@ -43,8 +43,8 @@ pub struct GenerateArgs {
     /// An answer choice (repeat for each); shown as (A), (B), ... after the question.
     #[arg(long = "choice")]
     pub choices: Vec<String>,
-    /// Protocol: paper-v1, lanham, af3, a TOML file, or raw (the question and lettered choices
-    /// as they are); default: the one the model folder names in faithscope.json (the demo
+    /// Protocol: paper-v1, lanham, af3, omni, a TOML file, or raw (the question and lettered
+    /// choices as they are); default: the one the model folder names in faithscope.json (the demo
     /// models: lanham), else paper-v1.
     #[arg(long)]
     pub protocol: Option<String>,
@@ -184,8 +184,14 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             let dir = resolve_model(&args.model)?;
             let device = select_device(&args.device)?;
             let dtype = select_dtype(args.dtype.as_deref(), &device)?;
-            let m = CandleReasoner::load(&dir, &device, dtype, CacheOptions::default())
-                .with_context(|| format!("loading model {}", dir.display()))?;
+            let m = CandleReasoner::load_with(
+                &dir,
+                &device,
+                dtype,
+                CacheOptions::default(),
+                args.remote.adapter.as_deref(),
+            )
+            .with_context(|| format!("loading model {}", dir.display()))?;
             let p = m.render_prompt(&conv)?;
             let prompt = json!({"text": p.text, "ids": p.ids});
             (Box::new(m), dir.display().to_string(), prompt, None)

@@ -26,8 +26,8 @@ pub struct InspectArgs {
     /// the result files, else the result rows themselves.
     #[arg(long, num_args = 1.., value_name = "RUN-DIR | FILE")]
     pub run: Vec<PathBuf>,
-    /// Protocol: paper-v1, lanham, af3 or a TOML file (a run's own protocol wins); default: the
-    /// one the model folder names in faithscope.json (the demo models: lanham), else paper-v1.
+    /// Protocol: paper-v1, lanham, af3, omni or a TOML file (a run's own protocol wins); default:
+    /// the one the model folder names in faithscope.json (the demo models: lanham), else paper-v1.
     #[arg(long)]
     pub protocol: Option<String>,
     /// Annotator name recorded with annotations (default: $USER).
@@ -74,6 +74,7 @@ impl Default for InspectArgs {
             remote: crate::cli::run::RemoteArgs {
                 served_model: None,
                 timeout: 600,
+                adapter: None,
             },
         }
     }
@@ -96,5 +97,6 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         dtype: args.dtype,
         served_model: args.remote.served_model,
         timeout_s: args.remote.timeout,
+        adapter: args.remote.adapter,
     })
 }

@@ -28,8 +28,8 @@ pub struct RunArgs {
     /// OpenAI-compatible server (http://HOST:PORT/v1: vLLM, llama-server, faithscope serve).
     #[arg(long, required_unless_present = "resume")]
     pub model: Option<String>,
-    /// Protocol: paper-v1, lanham, af3, or a TOML file of your own; default: the one the model
-    /// folder names in faithscope.json (the demo models: lanham), else paper-v1.
+    /// Protocol: paper-v1, lanham, af3, omni, or a TOML file of your own; default: the one the
+    /// model folder names in faithscope.json (the demo models: lanham), else paper-v1.
     #[arg(long)]
     pub protocol: Option<String>,
     /// Interventions, comma-separated: early, mistakes, paraphrase, filler,
@@ -114,6 +114,10 @@ pub struct RemoteArgs {
     /// With --model URL: seconds one request may take, a whole generation included.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub timeout: u64,
+    /// With a model folder: merge this LoRA adapter at load, a subfolder of the model (`think`,
+    /// Audio Flamingo 3's thinking mode) or the path of a peft adapter folder.
+    #[arg(long, value_name = "NAME|DIR")]
+    pub adapter: Option<String>,
 }
 
 /// Opens the model a run uses (see [`crate::model::resolve::open_model`]).
@@ -129,6 +133,7 @@ pub fn open_model(
         dtype: dtype.map(str::to_string),
         served_model: remote.served_model.clone(),
         timeout_s: remote.timeout,
+        adapter: remote.adapter.clone(),
     };
     Ok(crate::model::resolve::open_model(&spec)?)
 }
@@ -208,6 +213,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             let remote = RemoteArgs {
                 served_model: args.remote.served_model.clone().or(m.served_model.clone()),
                 timeout: args.remote.timeout,
+                adapter: args.remote.adapter.clone().or(m.adapter.clone()),
             };
             let model = open_model(
                 &m.model,
@@ -245,6 +251,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 served_model: crate::model::remote::is_url(model)
                     .then(|| args.remote.served_model.clone())
                     .flatten(),
+                adapter: args.remote.adapter.clone(),
                 device: args.device.clone(),
                 dtype: args.dtype.clone().unwrap_or_default(),
                 data: data.display().to_string(),

@@ -37,6 +37,9 @@ pub struct ServeArgs {
     /// Weight dtype: f32, f16 or bf16 (default f32 on CPU, bf16 on a GPU).
     #[arg(long)]
     pub dtype: Option<String>,
+    /// Merge this LoRA adapter at load: a subfolder of the model (`think`) or a peft folder.
+    #[arg(long, value_name = "NAME|DIR")]
+    pub adapter: Option<String>,
     /// Largest request body in MB (a base64 clip is 4/3 of its file).
     #[arg(long, default_value_t = 64)]
     pub max_body_mb: usize,
@@ -103,8 +106,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let dir = resolve_model(&args.model)?;
     let device = select_device(&args.device)?;
     let dtype = select_dtype(args.dtype.as_deref(), &device)?;
-    let model = CandleReasoner::load(&dir, &device, dtype, CacheOptions::default())
-        .with_context(|| format!("loading the model {}", dir.display()))?;
+    let model = CandleReasoner::load_with(
+        &dir,
+        &device,
+        dtype,
+        CacheOptions::default(),
+        args.adapter.as_deref(),
+    )
+    .with_context(|| format!("loading the model {}", dir.display()))?;
     let name = args.served_model_name.clone().unwrap_or_else(|| {
         if Path::new(&args.model).is_dir() {
             crate::model::Reasoner::name(&model).to_string()

@@ -45,6 +45,9 @@ pub struct Manifest {
     /// With a model served over HTTP: the served model id asked for (`--served-model`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub served_model: Option<String>,
+    /// A LoRA adapter merged at load (`--adapter`), as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<String>,
     #[serde(default)]
     pub device: String,
     /// Data type asked for (empty: the backend's default).
@@ -767,6 +770,7 @@ mod tests {
             model: "double".into(),
             model_name: "double".into(),
             served_model: None,
+            adapter: None,
             device: String::new(),
             dtype: String::new(),
             data: "items".into(),

@@ -1,6 +1,7 @@
-//! The candle Qwen2-Audio backend behind [`Reasoner`]: stateless calls, automatic reuse of the
-//! longest cached prefix, per-clip audio-embedding cache, streaming, stop handling, and
-//! choice-letter probabilities in one forward step.
+//! The candle backend behind [`Reasoner`] for every architecture here (Qwen2-Audio, Audio
+//! Flamingo 3, the Qwen2.5-Omni thinker): prompts from the checkpoint's own chat template,
+//! stateless calls, automatic reuse of the longest cached prefix, per-clip audio-embedding
+//! cache, streaming, stop handling, and choice-letter probabilities in one forward step.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -8,9 +9,12 @@ use std::sync::Mutex;
 
 use candle_core::{DType, Device, Tensor};
 
-use super::config::Qwen2AudioConfig;
+use super::adapter::{resolve_adapter, Adapter};
+use super::chat_template::ChatTemplate;
+use super::config::{Arch, Qwen2AudioConfig};
 use super::prefix_cache::{ClipCache, ClipKey, PrefixCache, PrefixState};
 use super::prompt::{self, Prompt};
+use super::qwen2_audio::Checkpoint;
 use super::qwen2_audio::{KvCache, Qwen2Audio};
 use super::sampling::{log_softmax, Flow, Sampler, TextEmitter};
 use super::tokenizer::{DecodeStream, Tokenizer};
@@ -74,11 +78,99 @@ struct Prepared {
     audio: Option<AudioEmbeds>,
 }
 
-/// Qwen2-Audio in candle, with prefix and clip caches.
+/// How a clip becomes feature windows, per architecture (the reference processors).
+#[derive(Debug, Clone)]
+pub struct Featurizer {
+    arch: Arch,
+    mel: MelConfig,
+    /// Longest audio used, in seconds (Audio Flamingo 3: `max_audio_len`; others: the window).
+    max_seconds: f64,
+}
+
+/// A clip's log-mel feature windows.
+pub struct ClipFeatures {
+    /// `[windows, n_mels, frames]`, window-major.
+    pub data: Vec<f32>,
+    /// Number of windows.
+    pub windows: usize,
+    /// Mel bins.
+    pub n_mels: usize,
+    /// Frames per window.
+    pub frames: usize,
+    /// Real-audio frames of each window.
+    pub valid: Vec<usize>,
+}
+
+impl Featurizer {
+    /// The featurizer of a model folder: preprocessor_config.json (Whisper settings) and, for
+    /// Audio Flamingo 3, processor_config.json's `max_audio_len` (600 s unless it says).
+    pub fn for_model(dir: &Path, arch: Arch) -> Result<Self, ModelError> {
+        let mel = read_mel_config(dir)?;
+        let window = mel.n_samples as f64 / mel.sampling_rate.max(1) as f64;
+        let max_seconds = match arch {
+            Arch::AudioFlamingo3 => read_processor_number(dir, "max_audio_len")?.unwrap_or(600.0),
+            _ => window,
+        };
+        Ok(Self {
+            arch,
+            mel,
+            max_seconds,
+        })
+    }
+
+    /// The Whisper settings.
+    pub fn mel(&self) -> &MelConfig {
+        &self.mel
+    }
+
+    /// Longest audio the model is shown, in seconds.
+    pub fn max_seconds(&self) -> f64 {
+        self.max_seconds
+    }
+
+    /// Features of 16-kHz samples (already cut to [`max_seconds`](Self::max_seconds)): one
+    /// padded window for Qwen2-Audio and Omni (the rest cut, as the reference extractor
+    /// truncates), consecutive windows each featurized on its own for Audio Flamingo 3.
+    pub fn features(&self, samples: &[f32]) -> ClipFeatures {
+        let ws = self.mel.n_samples.max(1);
+        let pieces: Vec<&[f32]> = match self.arch {
+            Arch::AudioFlamingo3 => {
+                let most =
+                    ((self.max_seconds * self.mel.sampling_rate as f64) as usize / ws).max(1);
+                let n = samples.len().div_ceil(ws).clamp(1, most);
+                (0..n)
+                    .map(|i| {
+                        &samples[(i * ws).min(samples.len())..((i + 1) * ws).min(samples.len())]
+                    })
+                    .collect()
+            }
+            _ => vec![&samples[..samples.len().min(ws)]],
+        };
+        let mut ex = audio::MelExtractor::new(&self.mel);
+        let mut out = ClipFeatures {
+            data: Vec::new(),
+            windows: pieces.len(),
+            n_mels: self.mel.n_mels,
+            frames: 0,
+            valid: Vec::new(),
+        };
+        for p in pieces {
+            let f = ex.compute(p);
+            out.frames = f.n_frames;
+            out.valid.push(f.valid_frames);
+            out.data.extend_from_slice(&f.data);
+        }
+        out
+    }
+}
+
+/// A model in candle, with prefix and clip caches.
 pub struct CandleReasoner {
     name: String,
     model: Qwen2Audio,
     tok: Tokenizer,
+    template: ChatTemplate,
+    featurizer: Featurizer,
     mel: MelConfig,
     device: Device,
     dtype: DType,
@@ -104,22 +196,70 @@ impl CandleReasoner {
         dtype: DType,
         caches: CacheOptions,
     ) -> Result<Self, ModelError> {
+        Self::load_with(dir, device, dtype, caches, None)
+    }
+
+    /// Like [`load`](Self::load), merging the LoRA adapter `adapter` names (a subfolder of the
+    /// model such as `think`, or a path) at load.
+    pub fn load_with(
+        dir: &Path,
+        device: &Device,
+        dtype: DType,
+        caches: CacheOptions,
+        adapter: Option<&str>,
+    ) -> Result<Self, ModelError> {
         super::resolve::check_model_dir(dir)?;
         let tok = Tokenizer::load(dir)?;
-        let mel = read_mel_config(dir)?;
-        let model = Qwen2Audio::load(dir, device, dtype)?;
+        let config = Qwen2AudioConfig::from_dir(dir)?;
+        let arch = config.arch();
+        let featurizer = Featurizer::for_model(dir, arch)?;
+        let mel = featurizer.mel().clone();
+        let template = match ChatTemplate::from_folder(dir)? {
+            Some(t) => t.for_arch(arch),
+            None => ChatTemplate::builtin(arch),
+        };
+        let ckpt = Checkpoint::open(dir)?;
+        if arch == Arch::Qwen25Omni {
+            let skipped = ckpt
+                .names()
+                .filter(|n| {
+                    let n = n.strip_prefix("thinker.").unwrap_or(n);
+                    !n.starts_with("audio_tower.")
+                        && !n.starts_with("model.")
+                        && !n.starts_with("lm_head.")
+                })
+                .count();
+            if skipped > 0 {
+                crate::warn::warn(&format!(
+                    "{}: the Qwen2.5-Omni thinker is loaded; {skipped} tensors of the talker, \
+                     token2wav and vision tower are not used (faithscope reads audio and writes \
+                     text)",
+                    dir.display()
+                ));
+            }
+        }
+        let adapter = adapter
+            .map(|a| resolve_adapter(dir, a).and_then(|d| Adapter::open(&d)))
+            .transpose()?;
+        let adapter_name = adapter.as_ref().map(Adapter::name);
+        let model = Qwen2Audio::load_from(config, ckpt, adapter, device, dtype, dir)?;
         let t = &model.config().text_config;
         let per_position =
             (t.num_hidden_layers * 2 * t.kv_heads() * t.head_size() * dtype.size_in_bytes()).max(1);
         let prefix_positions = caches.prefix_bytes / per_position;
-        let name = dir
+        let mut name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| dir.display().to_string());
+        if let Some(a) = adapter_name {
+            name = format!("{name}+{a}");
+        }
         Ok(Self {
             name,
             model,
             tok,
+            template,
+            featurizer,
             mel,
             device: device.clone(),
             dtype,
@@ -180,7 +320,23 @@ impl CandleReasoner {
             }
         };
         let n_audio = audio.as_ref().map_or(0, |a| a.frames.dim(0).unwrap_or(0));
-        let prompt = prompt::build(conv, &self.tok, n_audio)?;
+        let text = self.template.render(conv)?;
+        let audio_id = self.model.config().audio_token_id();
+        let prompt = prompt::tokenize(text, conv.audio.is_some(), &self.tok, audio_id, n_audio)?;
+        let cfg = self.model.config();
+        for (what, id) in [
+            ("image", cfg.image_token_index),
+            ("video", cfg.video_token_index),
+        ] {
+            if let Some(id) = id.filter(|id| prompt.ids.contains(id)) {
+                return Err(ModelError::Input(format!(
+                    "the prompt holds the {what} placeholder {} (id {id}); faithscope runs {} on \
+                     audio and text only: remove it from the question or chain",
+                    self.tok.id_to_token(id).unwrap_or_default(),
+                    cfg.arch().label()
+                )));
+            }
+        }
         let max = self.max_context();
         if prompt.ids.len() > max {
             return Err(ModelError::Input(format!(
@@ -202,24 +358,26 @@ impl CandleReasoner {
         if let Some(hit) = lock(&self.clips).get(&key) {
             return Ok((key, hit));
         }
-        let window_s = self.mel.n_samples as f64 / self.mel.sampling_rate.max(1) as f64;
-        // longer clips are cut to the window with a warning, as the reference feature extractor does
-        let opts = DecodeOptions::with_max_seconds(window_s);
+        // longer clips are cut with a warning naming the limit, as the reference processors do
+        let max_s = self.featurizer.max_seconds();
+        let opts = DecodeOptions::with_max_seconds(max_s);
         let mut clip = audio::load_clip(path, self.mel.sampling_rate, &opts)?;
-        clip.samples.truncate(self.mel.n_samples);
-        let feats = audio::log_mel(&clip.samples, &self.mel);
-        let mel = Tensor::from_vec(feats.data, (1, feats.n_mels, feats.n_frames), &self.device)
-            .map_err(compute_err("uploading mel features"))?;
-        let frames = self.model.encode_audio(&mel, feats.valid_frames)?;
-        let expected = Qwen2AudioConfig::audio_tokens_for_frames(feats.valid_frames);
-        let got = frames.dim(0).map_err(compute_err("audio embeddings"))?;
-        if got != expected {
-            return Err(ModelError::Compute(format!(
-                "audio encoder returned {got} frames for {} valid mel frames of {}, expected {expected}",
-                feats.valid_frames,
-                path.display()
-            )));
-        }
+        clip.samples
+            .truncate((max_s * self.mel.sampling_rate as f64).round() as usize);
+        let feats = self.featurizer.features(&clip.samples);
+        let mel = Tensor::from_vec(
+            feats.data,
+            (feats.windows, feats.n_mels, feats.frames),
+            &self.device,
+        )
+        .map_err(compute_err("uploading mel features"))?;
+        let frames = self
+            .model
+            .encode_clip(&mel, &feats.valid)
+            .map_err(|e| match e {
+                ModelError::Input(m) => ModelError::Input(format!("{}: {m}", path.display())),
+                other => other,
+            })?;
         lock(&self.stats).audio_encoded += 1;
         let emb = AudioEmbeds { frames };
         lock(&self.clips).insert(key.clone(), emb.clone());
@@ -280,6 +438,25 @@ impl CandleReasoner {
 
     fn remember(&self, clip: &Option<ClipKey>, ids: Vec<u32>, cache: KvCache) {
         lock(&self.prefixes).insert(clip.clone(), ids, cache);
+    }
+}
+
+/// A number in processor_config.json (`None` when the file or the field is absent).
+fn read_processor_number(dir: &Path, field: &str) -> Result<Option<f64>, ModelError> {
+    let path = dir.join("processor_config.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| ModelError::Load(format!("{} is not valid JSON: {e}", path.display())))?;
+    match v.get(field) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(x) => x.as_f64().filter(|n| *n > 0.0).map(Some).ok_or_else(|| {
+            ModelError::Load(format!(
+                "{}: \"{field}\" is {x}; it must be a positive number of seconds",
+                path.display()
+            ))
+        }),
     }
 }
 
@@ -389,7 +566,7 @@ impl Reasoner for CandleReasoner {
     }
 
     fn audio_window_seconds(&self) -> Option<f64> {
-        Some(self.mel.n_samples as f64 / self.mel.sampling_rate.max(1) as f64)
+        Some(self.featurizer.max_seconds())
     }
 
     fn stats(&self) -> ModelStats {

@@ -1,7 +1,7 @@
 //! Chat prompts rendered from a checkpoint's own chat template (`chat_template.jinja`, else the
 //! `chat_template` string of `tokenizer_config.json`) with minijinja, the way transformers'
-//! `apply_chat_template` renders them: the clip as an audio part at the start of the first user
-//! turn, a prefill as a final assistant message continued (`continue_final_message`: the text is
+//! `apply_chat_template` renders them: the clip as an audio part of the first user turn (before
+//! the text, or after it for Qwen2.5-Omni), a prefill as a final assistant message continued (`continue_final_message`: the text is
 //! cut right after that message's content), else a generation prompt.
 //!
 //! tests/chat_templates.rs checks the texts against transformers' for the model folders here.
@@ -10,13 +10,22 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use super::config::Arch;
 use super::{Conversation, ModelError, Role};
+
+/// The chat template of the published nvidia/audio-flamingo-3-hf processor: `<sound>` first,
+/// then the turn's text.
+pub const AF3_TEMPLATE: &str = "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}{% for m in messages if m['content'] is not none %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}{% else %}{% set audio = namespace(found=False) %}{% set text_buf = namespace(v='') %}{% for c in m['content'] %}{% if c.get('type') == 'audio' or 'audio' in c %}{% set audio.found = True %}{% elif c.get('type') == 'text' or 'text' in c %}{% set text_buf.v = text_buf.v + c['text'] %}{% endif %}{% endfor %}{% if audio.found %}{{ '<sound>' }}{% endif %}{{ text_buf.v }}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+
+/// The chat template of the published Qwen/Qwen2.5-Omni-7B processor.
+pub const OMNI_TEMPLATE: &str = "{% set audio_count = namespace(value=0) %}{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}<|vision_bos|><|IMAGE|><|vision_eos|>{% elif content['type'] == 'audio' or 'audio' in content or 'audio_url' in content %}{% set audio_count.value = audio_count.value + 1 %}{% if add_audio_id %}Audio {{ audio_count.value }}: {% endif %}<|audio_bos|><|AUDIO|><|audio_eos|>{% elif content['type'] == 'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}<|vision_bos|><|VIDEO|><|vision_eos|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
 /// A checkpoint's chat template.
 #[derive(Debug, Clone)]
 pub struct ChatTemplate {
     source: String,
     origin: PathBuf,
+    audio_last: bool,
 }
 
 impl ChatTemplate {
@@ -30,6 +39,7 @@ impl ChatTemplate {
             return Ok(Some(ChatTemplate {
                 source,
                 origin: jinja,
+                audio_last: false,
             }));
         }
         let cfg = dir.join("tokenizer_config.json");
@@ -43,7 +53,31 @@ impl ChatTemplate {
             .map(|s| ChatTemplate {
                 source: s.to_string(),
                 origin: cfg,
+                audio_last: false,
             }))
+    }
+
+    /// The published template of an architecture, for folders that carry none.
+    pub fn builtin(arch: Arch) -> ChatTemplate {
+        let source = match arch {
+            Arch::Qwen2Audio => crate::train::tokenizer::CHAT_TEMPLATE,
+            Arch::AudioFlamingo3 => AF3_TEMPLATE,
+            Arch::Qwen25Omni => OMNI_TEMPLATE,
+        };
+        ChatTemplate {
+            source: source.to_string(),
+            origin: PathBuf::from(format!("(built-in {} template)", arch.label())),
+            audio_last: false,
+        }
+        .for_arch(arch)
+    }
+
+    /// Where `arch`'s prompts put the clip in the user turn's content: after the text for
+    /// Qwen2.5-Omni (as the paper's code gives it), before it otherwise (Audio Flamingo 3's
+    /// template puts `<sound>` first whatever the order).
+    pub fn for_arch(mut self, arch: Arch) -> ChatTemplate {
+        self.audio_last = arch == Arch::Qwen25Omni;
+        self
     }
 
     /// Where the template came from.
@@ -60,6 +94,8 @@ impl ChatTemplate {
             ))
         };
         let mut env = minijinja::Environment::new();
+        // Python's str / dict methods (`c.get('type')`, `.strip()`) as transformers' Jinja has them.
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function(
             "raise_exception",
             |msg: String| -> Result<String, minijinja::Error> {
@@ -80,7 +116,13 @@ impl ChatTemplate {
             };
             let content = if m.role == Role::User && audio {
                 audio = false;
-                json!([{"type": "audio", "audio_url": "clip"}, {"type": "text", "text": m.text}])
+                let clip = json!({"type": "audio", "audio_url": "clip"});
+                let text = json!({"type": "text", "text": m.text});
+                if self.audio_last {
+                    json!([text, clip])
+                } else {
+                    json!([clip, text])
+                }
             } else {
                 Value::String(m.text.clone())
             };

@@ -1,8 +1,10 @@
-//! `config.json` of a Qwen2-Audio checkpoint, with the reference defaults for omitted fields.
+//! `config.json` of an audio-language checkpoint (Qwen2-Audio, Audio Flamingo 3, the
+//! Qwen2.5-Omni thinker), with the reference defaults for omitted fields.
 //!
-//! Mirrors transformers' `Qwen2AudioConfig` (nested `audio_config` / `text_config`); fields a
-//! checkpoint leaves out take the values transformers would use (`Qwen2AudioEncoderConfig` as
-//! built by `Qwen2AudioConfig`, and `Qwen2Config`).
+//! Mirrors transformers' `Qwen2AudioConfig`, `AudioFlamingo3Config` and
+//! `Qwen2_5OmniThinkerConfig` (nested `audio_config` / `text_config`; a full Qwen2.5-Omni config
+//! nests them in `thinker_config`); fields a checkpoint leaves out take the values transformers
+//! would use (`Qwen2AudioEncoderConfig` as built by `Qwen2AudioConfig`, and `Qwen2Config`).
 
 use std::path::Path;
 
@@ -11,7 +13,54 @@ use serde::{Deserialize, Serialize};
 use super::ModelError;
 
 /// The `model_type` values this backend runs.
-pub const SUPPORTED_MODEL_TYPES: &[&str] = &["qwen2_audio"];
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &[
+    "qwen2_audio",
+    "audioflamingo3",
+    "qwen2_5_omni",
+    "qwen2_5_omni_thinker",
+];
+
+/// The architectures this backend runs, chosen from `model_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// `Qwen2AudioForConditionalGeneration`: one 30-s window, a linear projector.
+    Qwen2Audio,
+    /// `AudioFlamingo3ForConditionalGeneration`: the same encoder over up to 20 windows of 30 s,
+    /// a two-layer GELU projector, the `<sound>` placeholder.
+    AudioFlamingo3,
+    /// The Qwen2.5-Omni thinker: a chunked audio encoder, the Qwen2.5 decoder.
+    Qwen25Omni,
+}
+
+impl Arch {
+    /// The architecture of a `model_type`.
+    pub fn from_model_type(t: &str) -> Option<Arch> {
+        match t {
+            "qwen2_audio" => Some(Arch::Qwen2Audio),
+            "audioflamingo3" => Some(Arch::AudioFlamingo3),
+            "qwen2_5_omni" | "qwen2_5_omni_thinker" => Some(Arch::Qwen25Omni),
+            _ => None,
+        }
+    }
+
+    /// A name for messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Arch::Qwen2Audio => "Qwen2-Audio",
+            Arch::AudioFlamingo3 => "Audio Flamingo 3",
+            Arch::Qwen25Omni => "Qwen2.5-Omni thinker",
+        }
+    }
+
+    /// The protocol the paper uses with this architecture.
+    pub fn default_protocol(self) -> &'static str {
+        match self {
+            Arch::Qwen2Audio => "paper-v1",
+            Arch::AudioFlamingo3 => "af3",
+            Arch::Qwen25Omni => "omni",
+        }
+    }
+}
 
 /// The Whisper-style audio encoder (`audio_config`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,18 +68,25 @@ pub struct AudioEncoderConfig {
     /// Mel bins of the input features (`feature_size` of the feature extractor).
     #[serde(default = "d_mels")]
     pub num_mel_bins: usize,
-    /// Number of encoder layers.
-    #[serde(default = "d_enc_layers")]
+    /// Number of encoder layers (`num_hidden_layers` in Audio Flamingo 3's config).
+    #[serde(default = "d_enc_layers", alias = "num_hidden_layers")]
     pub encoder_layers: usize,
     /// Attention heads per encoder layer.
-    #[serde(default = "d_enc_heads")]
+    #[serde(default = "d_enc_heads", alias = "num_attention_heads")]
     pub encoder_attention_heads: usize,
     /// Inner size of the encoder MLP.
-    #[serde(default = "d_enc_ffn")]
+    #[serde(default = "d_enc_ffn", alias = "intermediate_size")]
     pub encoder_ffn_dim: usize,
     /// Encoder width.
-    #[serde(default = "d_d_model")]
+    #[serde(default = "d_d_model", alias = "hidden_size")]
     pub d_model: usize,
+    /// Qwen2.5-Omni: half the chunk length in mel frames (chunks of `2 * n_window` frames are
+    /// encoded on their own).
+    #[serde(default)]
+    pub n_window: Option<usize>,
+    /// Qwen2.5-Omni: width of the encoder's output projection (the decoder's hidden size).
+    #[serde(default)]
+    pub output_dim: Option<usize>,
     /// Activation of the convolutions and MLP (only `gelu` is supported).
     #[serde(default = "d_gelu")]
     pub activation_function: String,
@@ -111,6 +167,10 @@ pub struct RopeParameters {
     /// Base wavelength.
     #[serde(default)]
     pub rope_theta: Option<f64>,
+    /// Qwen2.5-Omni's M-RoPE sections; with audio and text only the three position rows are
+    /// equal and M-RoPE is plain RoPE.
+    #[serde(default)]
+    pub mrope_section: Option<Vec<usize>>,
 }
 
 /// One token id or several (`eos_token_id` may be either).
@@ -157,6 +217,22 @@ pub struct Qwen2AudioConfig {
     /// The same, as older files write it.
     #[serde(default)]
     pub torch_dtype: Option<String>,
+    /// Audio Flamingo 3: activation between the projector's two layers.
+    #[serde(default)]
+    pub projector_hidden_act: Option<String>,
+    /// Audio Flamingo 3: whether the projector's layers have biases (default true).
+    #[serde(default)]
+    pub projector_bias: Option<bool>,
+    /// Qwen2.5-Omni: the image placeholder, refused in prompts.
+    #[serde(default, alias = "image_token_id")]
+    pub image_token_index: Option<u32>,
+    /// Qwen2.5-Omni: the video placeholder, refused in prompts.
+    #[serde(default, alias = "video_token_id")]
+    pub video_token_index: Option<u32>,
+    /// True when this came from the `thinker_config` of a full Qwen2.5-Omni config (tensors
+    /// then carry a `thinker.` prefix).
+    #[serde(skip)]
+    pub nested_thinker: bool,
 }
 
 fn d_mels() -> usize {
@@ -265,17 +341,45 @@ impl Qwen2AudioConfig {
         })
     }
 
-    /// Parses and checks the text of a `config.json`.
+    /// Parses and checks the text of a `config.json`. A full Qwen2.5-Omni config gives its
+    /// `thinker_config` (the talker and token2wav are not used).
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
-        let cfg: Self = serde_json::from_str(text).map_err(|e| {
+        let invalid = |e: serde_json::Error| {
             ModelError::Load(format!(
-                "invalid Qwen2-Audio config (line {}, column {}): {e}",
+                "invalid model config (line {}, column {}): {e}",
                 e.line(),
                 e.column()
             ))
-        })?;
+        };
+        let v: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
+        let nested = v.get("model_type").and_then(|t| t.as_str()) == Some("qwen2_5_omni");
+        let cfg = if nested {
+            let Some(thinker) = v.get("thinker_config").filter(|t| t.is_object()) else {
+                return Err(ModelError::Load(
+                    "a qwen2_5_omni config without a thinker_config object; the folder needs the \
+                     published config.json of Qwen2.5-Omni"
+                        .into(),
+                ));
+            };
+            let mut c: Self = serde_json::from_value(thinker.clone())
+                .map_err(|e| ModelError::Load(format!("invalid thinker_config: {e}")))?;
+            c.model_type = Some("qwen2_5_omni".into());
+            c.nested_thinker = true;
+            c
+        } else {
+            serde_json::from_value(v)
+                .map_err(|e| ModelError::Load(format!("invalid model config: {e}")))?
+        };
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// The architecture (validated configs always have one).
+    pub fn arch(&self) -> Arch {
+        self.model_type
+            .as_deref()
+            .and_then(Arch::from_model_type)
+            .unwrap_or(Arch::Qwen2Audio)
     }
 
     /// Checks that this backend can run the configuration; messages say what is supported.
@@ -285,8 +389,9 @@ impl Qwen2AudioConfig {
             Some(t) if SUPPORTED_MODEL_TYPES.contains(&t) => {}
             Some(t) => {
                 return bad(format!(
-                "unsupported model_type \"{t}\"; supported: {} (Qwen2-Audio checkpoints such as \
-                     Qwen/Qwen2-Audio-7B-Instruct)",
+                "unsupported model_type \"{t}\"; supported: {} (Qwen2-Audio, Audio Flamingo 3 and \
+                     Qwen2.5-Omni checkpoints such as Qwen/Qwen2-Audio-7B-Instruct, \
+                     nvidia/audio-flamingo-3-hf, Qwen/Qwen2.5-Omni-7B)",
                 SUPPORTED_MODEL_TYPES.join(", ")
             ))
             }
@@ -299,11 +404,39 @@ impl Qwen2AudioConfig {
         }
         let a = &self.audio_config;
         let t = &self.text_config;
-        if t.model_type != "qwen2" {
+        if !matches!(t.model_type.as_str(), "qwen2" | "qwen2_5_omni_text") {
             return bad(format!(
-                "unsupported text_config.model_type \"{}\"; supported: qwen2",
+                "unsupported text_config.model_type \"{}\"; supported: qwen2, qwen2_5_omni_text",
                 t.model_type
             ));
+        }
+        let arch = self.arch();
+        if arch == Arch::Qwen25Omni {
+            match (a.n_window, a.output_dim) {
+                (Some(w), Some(o)) if w > 0 && o == t.hidden_size => {}
+                (Some(_), Some(o)) if o != t.hidden_size => {
+                    return bad(format!(
+                        "audio_config.output_dim {o} differs from text_config.hidden_size {}",
+                        t.hidden_size
+                    ))
+                }
+                _ => {
+                    return bad(
+                        "a Qwen2.5-Omni audio_config needs n_window > 0 and output_dim".into(),
+                    )
+                }
+            }
+        }
+        if arch == Arch::AudioFlamingo3 {
+            if let Some(act) = self
+                .projector_hidden_act
+                .as_deref()
+                .filter(|a| *a != "gelu")
+            {
+                return bad(format!(
+                    "unsupported projector_hidden_act \"{act}\"; supported: gelu"
+                ));
+            }
         }
         if a.activation_function != "gelu" {
             return bad(format!(
@@ -331,8 +464,20 @@ impl Qwen2AudioConfig {
                 ));
             }
         }
-        if t.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
-            return bad("text_config.rope_scaling is set; only plain RoPE is supported".into());
+        if let Some(v) = t.rope_scaling.as_ref().filter(|v| !v.is_null()) {
+            // Qwen2.5-Omni writes M-RoPE here: plain RoPE for audio and text.
+            let kind = v
+                .get("rope_type")
+                .or_else(|| v.get("type"))
+                .and_then(|k| k.as_str());
+            let mrope = v.get("mrope_section").is_some();
+            if !(mrope && matches!(kind, None | Some("default") | Some("mrope"))) {
+                return bad(
+                    "text_config.rope_scaling is set; only plain RoPE (or Qwen2.5-Omni's M-RoPE) \
+                     is supported"
+                        .into(),
+                );
+            }
         }
         let zero = [
             ("audio_config.d_model", a.d_model),

@@ -4,6 +4,7 @@
 //! out); a backend may keep a prefix cache so that calls sharing a prefix (audio + question +
 //! chain so far) reuse its KV state instead of recomputing it.
 
+pub mod adapter;
 pub mod candle_backend;
 pub mod chat_template;
 pub mod config;

@@ -3,7 +3,9 @@
 
 use std::ops::Range;
 
-use super::tokenizer::{Tokenizer, AUDIO_BOS, AUDIO_EOS, AUDIO_TOKEN, IM_END, IM_START};
+use super::tokenizer::{
+    Tokenizer, AUDIO_BOS, AUDIO_EOS, AUDIO_TOKEN, IM_END, IM_START, SOUND_TOKEN,
+};
 use super::{Conversation, ModelError, Role};
 
 /// The system turn the reference template adds when a conversation has none.
@@ -66,10 +68,15 @@ impl Prompt {
     /// The text as the reference processor feeds it to the tokenizer (placeholder repeated once
     /// per audio position).
     pub fn expanded_text(&self) -> String {
+        let placeholder = if self.text.contains(AUDIO_TOKEN) {
+            AUDIO_TOKEN
+        } else {
+            SOUND_TOKEN
+        };
         match &self.audio_range {
             Some(r) => self
                 .text
-                .replacen(AUDIO_TOKEN, &AUDIO_TOKEN.repeat(r.len()), 1),
+                .replacen(placeholder, &placeholder.repeat(r.len()), 1),
             None => self.text.clone(),
         }
     }
@@ -79,13 +86,33 @@ impl Prompt {
 /// (ignored without a clip).
 pub fn build(conv: &Conversation, tok: &Tokenizer, n_audio: usize) -> Result<Prompt, ModelError> {
     let text = render(conv)?;
+    tokenize(
+        text,
+        conv.audio.is_some(),
+        tok,
+        tok.special().audio,
+        n_audio,
+    )
+}
+
+/// Tokenizes a rendered prompt `text` (one `audio_id` placeholder when `has_audio`), expanding
+/// the placeholder to `n_audio` positions.
+pub fn tokenize(
+    text: String,
+    has_audio: bool,
+    tok: &Tokenizer,
+    audio_id: u32,
+    n_audio: usize,
+) -> Result<Prompt, ModelError> {
     let raw = tok.encode(&text)?;
-    let audio_id = tok.special().audio;
     let placeholders = raw.iter().filter(|&&id| id == audio_id).count();
-    let expected = usize::from(conv.audio.is_some());
+    let expected = usize::from(has_audio);
     if placeholders != expected {
+        let name = tok
+            .id_to_token(audio_id)
+            .unwrap_or_else(|| AUDIO_TOKEN.into());
         return Err(ModelError::Input(format!(
-            "the prompt holds {placeholders} {AUDIO_TOKEN} tokens but {expected} clip(s); remove {AUDIO_TOKEN} from the question or chain text"
+            "the prompt holds {placeholders} {name} tokens but {expected} clip(s); remove {name} from the question or chain text"
         )));
     }
     let mut ids = Vec::with_capacity(raw.len() + n_audio);

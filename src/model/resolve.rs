@@ -45,9 +45,17 @@ pub fn list_files(dir: &Path) -> String {
 /// `faithscope train-demo` writes it), for tools that default to it.
 pub fn model_protocol(spec: &str) -> Option<String> {
     let dir = resolve_model(spec).ok()?;
-    let text = std::fs::read_to_string(dir.join(MODEL_NOTE)).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("protocol")?.as_str().map(str::to_string)
+    let noted = std::fs::read_to_string(dir.join(MODEL_NOTE))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| v.get("protocol")?.as_str().map(str::to_string));
+    noted.or_else(|| {
+        // else the architecture's: af3 for Audio Flamingo 3, omni for Qwen2.5-Omni
+        let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let arch = super::config::Arch::from_model_type(v.get("model_type")?.as_str()?)?;
+        (arch != super::config::Arch::Qwen2Audio).then(|| arch.default_protocol().to_string())
+    })
 }
 
 /// File in a model folder with what faithscope knows of the model (protocol, how it was made).
@@ -219,6 +227,8 @@ pub struct ModelSpec {
     pub served_model: Option<String>,
     /// With a URL: seconds one request may take (0: the default, 600).
     pub timeout_s: u64,
+    /// In process: a LoRA adapter merged at load (`think`, a subfolder of the model, or a path).
+    pub adapter: Option<String>,
 }
 
 /// Opens the model: the one place a backend is chosen.
@@ -226,6 +236,13 @@ pub fn open_model(spec: &ModelSpec) -> Result<Box<dyn super::Reasoner>, ModelErr
     use super::candle_backend::{CacheOptions, CandleReasoner};
     use super::remote::{is_url, RemoteOptions, RemoteReasoner};
     if is_url(&spec.model) {
+        if let Some(a) = &spec.adapter {
+            return Err(ModelError::Load(format!(
+                "--adapter {a} applies to a model run here; a server at {} serves its adapters \
+                 itself (pick one with --served-model)",
+                spec.model
+            )));
+        }
         let mut opts = RemoteOptions::new(&spec.model);
         opts.served_model = spec.served_model.clone();
         if spec.timeout_s > 0 {
@@ -240,7 +257,13 @@ pub fn open_model(spec: &ModelSpec) -> Result<Box<dyn super::Reasoner>, ModelErr
         &spec.device
     })?;
     let dtype = select_dtype(spec.dtype.as_deref(), &device)?;
-    let m = CandleReasoner::load(&dir, &device, dtype, CacheOptions::default())
-        .map_err(|e| ModelError::Load(format!("loading model {}: {e}", dir.display())))?;
+    let m = CandleReasoner::load_with(
+        &dir,
+        &device,
+        dtype,
+        CacheOptions::default(),
+        spec.adapter.as_deref(),
+    )
+    .map_err(|e| ModelError::Load(format!("loading model {}: {e}", dir.display())))?;
     Ok(Box::new(m))
 }

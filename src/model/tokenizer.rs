@@ -17,6 +17,8 @@ pub const AUDIO_BOS: &str = "<|audio_bos|>";
 pub const AUDIO_EOS: &str = "<|audio_eos|>";
 /// The placeholder expanded to one position per audio frame.
 pub const AUDIO_TOKEN: &str = "<|AUDIO|>";
+/// Audio Flamingo 3's placeholder (its tokenizer has no `<|AUDIO|>` nor audio_bos / eos).
+pub const SOUND_TOKEN: &str = "<sound>";
 
 /// Ids of the special tokens the prompt and the generation loop need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,11 +29,11 @@ pub struct SpecialTokens {
     pub im_end: u32,
     /// `<|endoftext|>`.
     pub end_of_text: u32,
-    /// `<|audio_bos|>`.
-    pub audio_bos: u32,
-    /// `<|audio_eos|>`.
-    pub audio_eos: u32,
-    /// `<|AUDIO|>`.
+    /// `<|audio_bos|>`, when the tokenizer has it.
+    pub audio_bos: Option<u32>,
+    /// `<|audio_eos|>`, when the tokenizer has it.
+    pub audio_eos: Option<u32>,
+    /// The audio placeholder: `<|AUDIO|>`, else Audio Flamingo 3's `<sound>`.
     pub audio: u32,
 }
 
@@ -73,7 +75,8 @@ impl Tokenizer {
         let id = |tok: &str| {
             inner.token_to_id(tok).ok_or_else(|| {
                 ModelError::Load(format!(
-                    "tokenizer {} lacks the special token {tok}; a Qwen2-Audio tokenizer.json is needed",
+                    "tokenizer {} lacks the special token {tok}; the tokenizer.json of a Qwen2-Audio, \
+                     Audio Flamingo 3 or Qwen2.5-Omni checkpoint is needed",
                     path.display()
                 ))
             })
@@ -82,9 +85,19 @@ impl Tokenizer {
             im_start: id(IM_START)?,
             im_end: id(IM_END)?,
             end_of_text: id(END_OF_TEXT)?,
-            audio_bos: id(AUDIO_BOS)?,
-            audio_eos: id(AUDIO_EOS)?,
-            audio: id(AUDIO_TOKEN)?,
+            audio_bos: inner.token_to_id(AUDIO_BOS),
+            audio_eos: inner.token_to_id(AUDIO_EOS),
+            audio: match inner.token_to_id(AUDIO_TOKEN) {
+                Some(a) => a,
+                None => id(SOUND_TOKEN).map_err(|_| {
+                    ModelError::Load(format!(
+                        "tokenizer {} has no audio placeholder ({AUDIO_TOKEN} or {SOUND_TOKEN}); \
+                         the tokenizer.json of a Qwen2-Audio, Audio Flamingo 3 or Qwen2.5-Omni \
+                         checkpoint is needed",
+                        path.display()
+                    ))
+                })?,
+            },
         };
         Ok(Self {
             inner,
@@ -106,6 +119,11 @@ impl Tokenizer {
     /// Size of the vocabulary including added tokens.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
+    }
+
+    /// The string of a token id, if the vocabulary has it.
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
     }
 
     /// Id of a single token string, if the vocabulary has it.

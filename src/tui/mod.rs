@@ -94,6 +94,8 @@ pub struct Options {
     pub served_model: Option<String>,
     /// With a model URL: seconds one request may take (0: the default).
     pub timeout_s: u64,
+    /// With a model folder: a LoRA adapter merged at load.
+    pub adapter: Option<String>,
 }
 
 impl Options {
@@ -105,6 +107,7 @@ impl Options {
             dtype: self.dtype.clone(),
             served_model: self.served_model.clone(),
             timeout_s: self.timeout_s,
+            adapter: self.adapter.clone(),
         }
     }
 }

@@ -1,10 +1,14 @@
-//! The Whisper-style audio tower (`audio_tower.*`) and the projector
-//! (`multi_modal_projector.linear`), as in transformers' `Qwen2AudioEncoder`.
+//! The Whisper-style audio tower (`audio_tower.*`) and the projector into the decoder, as in
+//! transformers' `Qwen2AudioEncoder` (+ `multi_modal_projector.linear`),
+//! `AudioFlamingo3Encoder` (+ the two-layer `multi_modal_projector`) and
+//! `Qwen2_5OmniAudioEncoder` (sinusoidal positions, `ln_post`, `proj`). One tower runs a batch
+//! of windows (or Omni chunks) with a key mask for each one's padding; what differs is where the
+//! positions come from and what projects the pooled states.
 
-use candle_core::{DType, Module, Result, Tensor};
+use candle_core::{DType, Module, Result, Tensor, D};
 use candle_nn::{Conv1d, Conv1dConfig, Embedding, LayerNorm, Linear, VarBuilder};
 
-use crate::model::config::AudioEncoderConfig;
+use crate::model::config::{Arch, AudioEncoderConfig};
 
 /// Epsilon of `nn.LayerNorm` (PyTorch default).
 const LN_EPS: f64 = 1e-5;
@@ -98,22 +102,79 @@ fn f16_max() -> f32 {
     half::f16::MAX.to_f32()
 }
 
+/// Where the encoder's position embeddings come from.
+enum Positions {
+    /// Learned (`embed_positions`), one row per position of the window.
+    Learned(Embedding),
+    /// Whisper's sinusoids (`max_source_positions` rows), restarting in every Omni chunk.
+    Sinusoid(Tensor),
+}
+
+/// The projection of pooled encoder states into the decoder's embedding space.
+enum Projector {
+    /// Qwen2-Audio's `multi_modal_projector.linear`, Omni's `audio_tower.proj`.
+    Linear(Linear),
+    /// Audio Flamingo 3's `linear_1`, GELU, `linear_2`.
+    Mlp(Linear, Linear),
+}
+
+impl Projector {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Projector::Linear(l) => l.forward(x),
+            Projector::Mlp(a, b) => b.forward(&a.forward(x)?.gelu_erf()?),
+        }
+    }
+}
+
+/// Whisper's sinusoidal position table [length, channels] (transformers'
+/// `SinusoidsPositionEmbedding`: sines then cosines, timescales up to 10000).
+fn sinusoids(length: usize, channels: usize, dev: &candle_core::Device) -> Result<Tensor> {
+    let half = channels / 2;
+    let inc = (10_000f64).ln() / (half as f64 - 1.0).max(1.0);
+    let inv: Vec<f32> = (0..half).map(|i| (-inc * i as f64).exp() as f32).collect();
+    let mut data = vec![0f32; length * channels];
+    for t in 0..length {
+        for (i, &f) in inv.iter().enumerate() {
+            let x = t as f32 * f;
+            data[t * channels + i] = x.sin();
+            data[t * channels + half + i] = x.cos();
+        }
+    }
+    Tensor::from_vec(data, (length, channels), dev)
+}
+
+/// Averages consecutive pairs of rows (`AvgPool1d(2, 2)` over time): [.., n, d] -> [.., n/2, d],
+/// an odd last row dropped.
+fn pool_pairs(x: &Tensor) -> Result<Tensor> {
+    let n = x.dim(D::Minus2)?;
+    let d = x.dim(D::Minus1)?;
+    let mut shape: Vec<usize> = x.dims()[..x.rank() - 2].to_vec();
+    shape.extend([n / 2, 2, d]);
+    x.narrow(D::Minus2, 0, n / 2 * 2)?
+        .reshape(shape)?
+        .sum(D::Minus2)?
+        .affine(0.5, 0.0)
+}
+
 /// The audio tower plus the projector into the language model's embedding space.
 pub struct AudioTower {
     conv1: Conv1d,
     conv2: Conv1d,
-    embed_positions: Embedding,
+    positions: Positions,
     layers: Vec<EncoderLayer>,
     layer_norm: LayerNorm,
-    projector: Linear,
-    max_source_positions: usize,
+    projector: Projector,
 }
 
 impl AudioTower {
-    /// Loads `audio_tower.*` from `vb_tower` and `multi_modal_projector.linear` from `vb_proj`.
+    /// Loads the tower of `arch` from `vb_tower` (`audio_tower`) and, for Qwen2-Audio and Audio
+    /// Flamingo 3, the projector from `vb_proj` (`multi_modal_projector`).
     pub fn load(
+        arch: Arch,
         cfg: &AudioEncoderConfig,
         text_hidden: usize,
+        projector_bias: bool,
         vb_tower: VarBuilder,
         vb_proj: VarBuilder,
     ) -> Result<Self> {
@@ -130,31 +191,93 @@ impl AudioTower {
         let layers = (0..cfg.encoder_layers)
             .map(|i| EncoderLayer::load(cfg, vb_tower.pp("layers").pp(i)))
             .collect::<Result<Vec<_>>>()?;
+        let linear = |i: usize, o: usize, vb: VarBuilder| {
+            if projector_bias {
+                candle_nn::linear(i, o, vb)
+            } else {
+                candle_nn::linear_no_bias(i, o, vb)
+            }
+        };
+        let (positions, norm, projector) = match arch {
+            Arch::Qwen2Audio => (
+                Positions::Learned(candle_nn::embedding(
+                    cfg.max_source_positions,
+                    d,
+                    vb_tower.pp("embed_positions"),
+                )?),
+                "layer_norm",
+                Projector::Linear(candle_nn::linear(d, text_hidden, vb_proj.pp("linear"))?),
+            ),
+            Arch::AudioFlamingo3 => (
+                Positions::Learned(candle_nn::embedding(
+                    cfg.max_source_positions,
+                    d,
+                    vb_tower.pp("embed_positions"),
+                )?),
+                "layer_norm",
+                Projector::Mlp(
+                    linear(d, text_hidden, vb_proj.pp("linear_1"))?,
+                    linear(text_hidden, text_hidden, vb_proj.pp("linear_2"))?,
+                ),
+            ),
+            Arch::Qwen25Omni => (
+                Positions::Sinusoid(
+                    sinusoids(cfg.max_source_positions, d, vb_tower.device())?
+                        .to_dtype(vb_tower.dtype())?,
+                ),
+                "ln_post",
+                Projector::Linear(candle_nn::linear(
+                    d,
+                    cfg.output_dim.unwrap_or(text_hidden),
+                    vb_tower.pp("proj"),
+                )?),
+            ),
+        };
         Ok(Self {
             conv1: candle_nn::conv1d(cfg.num_mel_bins, d, 3, c1, vb_tower.pp("conv1"))?,
             conv2: candle_nn::conv1d(d, d, 3, c2, vb_tower.pp("conv2"))?,
-            embed_positions: candle_nn::embedding(
-                cfg.max_source_positions,
-                d,
-                vb_tower.pp("embed_positions"),
-            )?,
+            positions,
             layers,
-            layer_norm: candle_nn::layer_norm(d, LN_EPS, vb_tower.pp("layer_norm"))?,
-            projector: candle_nn::linear(d, text_hidden, vb_proj.pp("linear"))?,
-            max_source_positions: cfg.max_source_positions,
+            layer_norm: candle_nn::layer_norm(d, LN_EPS, vb_tower.pp(norm))?,
+            projector,
         })
     }
 
-    /// Runs full windows `mel` [b, n_mels, 2 * max_source_positions] (model dtype) whose
-    /// first `conv_lens[i]` encoder positions are real audio (the rest is masked as keys, as the
-    /// reference does from `feature_attention_mask`); returns projected states [b, L/2, hidden].
-    pub fn forward(&self, mel: &Tensor, conv_lens: &[usize]) -> Result<Tensor> {
-        let x = self.conv1.forward(mel)?.gelu_erf()?;
+    /// Runs the convolutions and layers over a batch `mel` [b, n_mels, frames] (model dtype)
+    /// whose item `i` has `conv_lens[i]` real encoder positions (the rest are masked as keys, as
+    /// the reference does from the feature mask, or is padding between Omni chunks). With
+    /// `frame_lens`, the first convolution's output past each item's frames is zeroed first (the
+    /// Omni encoder's `padded_mask`). Returns the states [b, L, d].
+    fn encode(
+        &self,
+        mel: &Tensor,
+        conv_lens: &[usize],
+        frame_lens: Option<&[usize]>,
+    ) -> Result<Tensor> {
+        let mut x = self.conv1.forward(mel)?.gelu_erf()?;
+        if let Some(lens) = frame_lens {
+            let f = x.dim(2)?;
+            let m: Vec<f32> = lens
+                .iter()
+                .flat_map(|&n| (0..f).map(move |j| if j < n { 1.0 } else { 0.0 }))
+                .collect();
+            let m = Tensor::from_vec(m, (lens.len(), 1, f), x.device())?.to_dtype(x.dtype())?;
+            x = x.broadcast_mul(&m)?;
+        }
         let x = self.conv2.forward(&x)?.gelu_erf()?;
-        let x = x.transpose(1, 2)?; // [1, L, d]
-        let x = x.broadcast_add(self.embed_positions.embeddings())?;
-        let l = self.max_source_positions;
-        let b = conv_lens.len();
+        let x = x.transpose(1, 2)?; // [b, L, d]
+        let (b, l, _) = x.dims3()?;
+        let table = match &self.positions {
+            Positions::Learned(e) => e.embeddings(),
+            Positions::Sinusoid(t) => t,
+        };
+        if table.dim(0)? < l {
+            candle_core::bail!(
+                "{l} encoder positions exceed the {} position embeddings",
+                table.dim(0)?
+            );
+        }
+        let x = x.broadcast_add(&table.narrow(0, 0, l)?)?;
         let mask = if conv_lens.iter().any(|&c| c < l) {
             let m: Vec<f32> = conv_lens
                 .iter()
@@ -168,14 +291,55 @@ impl AudioTower {
         for layer in &self.layers {
             x = layer.forward(&x, mask.as_ref())?;
         }
-        // AvgPool1d(2, stride 2) over time.
-        let (b, l, d) = x.dims3()?;
-        let x = x
-            .narrow(1, 0, l / 2 * 2)?
-            .reshape((b, l / 2, 2, d))?
-            .sum(2)?
-            .affine(0.5, 0.0)?;
-        let x = super::ops::layer_norm(&self.layer_norm, &x, LN_EPS)?;
+        Ok(x)
+    }
+
+    /// The pooled, normalised and projected states of `rows` [.., n, d].
+    fn head(&self, rows: &Tensor) -> Result<Tensor> {
+        self.project(&pool_pairs(rows)?)
+    }
+
+    /// The normalised and projected states of pooled rows.
+    fn project(&self, pooled: &Tensor) -> Result<Tensor> {
+        let x = super::ops::layer_norm(&self.layer_norm, pooled, LN_EPS)?;
         self.projector.forward(&x)
+    }
+
+    /// Full windows `mel` [b, n_mels, window] with `conv_lens[i]` real positions each: every
+    /// window's projected states [b, L/2, hidden], padding included (training batches).
+    pub fn forward(&self, mel: &Tensor, conv_lens: &[usize]) -> Result<Tensor> {
+        self.head(&self.encode(mel, conv_lens, None)?)
+    }
+
+    /// Qwen2-Audio and Audio Flamingo 3: the audio tokens of windows `mel` [w, n_mels, window]
+    /// with `conv_lens[i]` real positions each, every window pooled on its own and the
+    /// windows' valid tokens concatenated: [sum of conv_lens[i] / 2, hidden].
+    pub fn forward_windows(&self, mel: &Tensor, conv_lens: &[usize]) -> Result<Tensor> {
+        let h = self.encode(mel, conv_lens, None)?;
+        let mut rows = Vec::with_capacity(conv_lens.len());
+        for (i, &c) in conv_lens.iter().enumerate() {
+            if c >= 2 {
+                rows.push(pool_pairs(&h.get(i)?.narrow(0, 0, c)?)?);
+            }
+        }
+        if rows.is_empty() {
+            candle_core::bail!("no window has an audio token");
+        }
+        self.project(&Tensor::cat(&rows, 0)?)
+    }
+
+    /// Qwen2.5-Omni: the audio tokens of chunks `mel` [c, n_mels, 2 * n_window] (zero-padded
+    /// tail) of `frame_lens[i]` frames each. Attention stays within a chunk and positions restart
+    /// in each; the chunks' valid states are concatenated, then pooled in pairs over the whole
+    /// clip (the reference's `pool_indices`), normalised and projected: [n / 2, hidden].
+    pub fn forward_chunks(&self, mel: &Tensor, frame_lens: &[usize]) -> Result<Tensor> {
+        let conv: Vec<usize> = frame_lens.iter().map(|&n| (n.max(1) - 1) / 2 + 1).collect();
+        let h = self.encode(mel, &conv, Some(frame_lens))?;
+        let rows = conv
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| h.get(i)?.narrow(0, 0, c))
+            .collect::<Result<Vec<_>>>()?;
+        self.head(&Tensor::cat(&rows, 0)?)
     }
 }

@@ -1,11 +1,15 @@
-//! Qwen2-Audio in candle: loading a Hugging Face checkpoint, the audio tower, splicing audio
-//! embeddings at the `<|AUDIO|>` placeholders, and the Qwen2 decoder over input embeddings with
+//! Audio-language models in candle: loading a Hugging Face checkpoint, the audio tower, splicing
+//! audio embeddings at the placeholder tokens, and the Qwen2 decoder over input embeddings with
 //! a forkable KV cache.
 //!
-//! Mirrors transformers' `Qwen2AudioForConditionalGeneration`; tensor names line up with the
-//! checkpoint (`audio_tower.*`, `multi_modal_projector.linear`, `language_model.model.*`,
-//! `language_model.lm_head`), also in transformers 5's in-memory layout (`model.audio_tower.*`,
-//! `model.language_model.*`, `lm_head`).
+//! Mirrors transformers' `Qwen2AudioForConditionalGeneration`, `AudioFlamingo3ForConditionalGeneration`
+//! (the same tower over several windows, a two-layer projector) and
+//! `Qwen2_5OmniThinkerForConditionalGeneration` (a chunked tower, the Qwen2.5 decoder, whose
+//! M-RoPE is plain RoPE for audio and text). Tensor names line up with the checkpoints
+//! (`audio_tower.*`, `multi_modal_projector.*`, `language_model.model.*`,
+//! `language_model.lm_head`; transformers 5's in-memory layout `model.audio_tower.*`,
+//! `model.language_model.*`, `lm_head`; Omni's `audio_tower.*`, `model.*`, `lm_head`, under
+//! `thinker.` in the full checkpoint).
 
 mod decoder;
 mod encoder;
@@ -20,12 +24,16 @@ use candle_nn::VarBuilder;
 pub use decoder::KvCache;
 pub use weights::Checkpoint;
 
-use super::config::Qwen2AudioConfig;
+use super::config::{Arch, Qwen2AudioConfig};
 use super::ModelError;
 use decoder::TextModel;
 use encoder::AudioTower;
 
-/// A loaded Qwen2-Audio model.
+/// A loaded audio-language model of any supported architecture.
+pub type AudioLm = Qwen2Audio;
+
+/// A loaded audio-language model (Qwen2-Audio, Audio Flamingo 3 or the Qwen2.5-Omni thinker;
+/// the name is the first one's).
 pub struct Qwen2Audio {
     config: Qwen2AudioConfig,
     audio: AudioTower,
@@ -68,6 +76,26 @@ pub(crate) const MODERN_PREFIXES: [&str; 4] = [
 /// A tensor only a transformers 5 checkpoint has.
 pub(crate) const MODERN_MARKER: &str = "model.language_model.embed_tokens.weight";
 
+/// Tensor prefixes of a Qwen2.5-Omni thinker saved on its own (no separate projector)...
+pub(crate) const OMNI_PREFIXES: [&str; 4] = ["audio_tower", "audio_tower", "model", "lm_head"];
+/// ... and inside the full Qwen2.5-Omni checkpoint.
+pub(crate) const OMNI_FULL_PREFIXES: [&str; 4] = [
+    "thinker.audio_tower",
+    "thinker.audio_tower",
+    "thinker.model",
+    "thinker.lm_head",
+];
+
+/// The tensor prefixes of a checkpoint of `config`'s architecture.
+pub(crate) fn prefixes_for(config: &Qwen2AudioConfig, ckpt: &Checkpoint) -> [&'static str; 4] {
+    match config.arch() {
+        Arch::Qwen25Omni if config.nested_thinker => OMNI_FULL_PREFIXES,
+        Arch::Qwen25Omni => OMNI_PREFIXES,
+        _ if ckpt.contains(MODERN_MARKER) => MODERN_PREFIXES,
+        _ => LEGACY_PREFIXES,
+    }
+}
+
 /// The transformers 5 name of a tensor with a legacy name (unchanged if no prefix matches).
 pub(crate) fn modern_name(legacy: &str) -> String {
     LEGACY_PREFIXES
@@ -97,19 +125,37 @@ impl Qwen2Audio {
         }
         let config = Qwen2AudioConfig::from_dir(dir)?;
         let ckpt = Checkpoint::open(dir)?;
-        let prefixes = if ckpt.contains(MODERN_MARKER) {
-            MODERN_PREFIXES
-        } else {
-            LEGACY_PREFIXES
-        };
-        let vb = ckpt.var_builder(dtype, device);
-        Self::build(config, vb, prefixes).map_err(|e| {
+        Self::load_from(config, ckpt, None, device, dtype, dir)
+    }
+
+    /// Builds the model of `config` from an opened checkpoint, with a LoRA adapter merged at
+    /// load when given.
+    pub fn load_from(
+        config: Qwen2AudioConfig,
+        ckpt: Checkpoint,
+        adapter: Option<super::adapter::Adapter>,
+        device: &Device,
+        dtype: DType,
+        dir: &Path,
+    ) -> Result<Self, ModelError> {
+        let prefixes = prefixes_for(&config, &ckpt);
+        let label = config.arch().label();
+        let fail = |e: candle_core::Error| {
             ModelError::Load(format!(
-                "loading Qwen2-Audio from {}: {}",
+                "loading {label} from {}: {}",
                 dir.display(),
                 error_text(&e)
             ))
-        })
+        };
+        match adapter {
+            None => Self::build(config, ckpt.var_builder(dtype, device), prefixes).map_err(fail),
+            Some(a) => {
+                let (vb, used) = a.wrap(ckpt, dtype, device);
+                let m = Self::build(config, vb, prefixes).map_err(fail)?;
+                used.check()?;
+                Ok(m)
+            }
+        }
     }
 
     /// Builds the model from any `VarBuilder` under the checkpoint's (legacy) tensor names,
@@ -136,8 +182,10 @@ impl Qwen2Audio {
     ) -> candle_core::Result<Self> {
         let tied = config.tied_embeddings();
         let audio = AudioTower::load(
+            config.arch(),
             &config.audio_config,
             config.text_config.hidden_size,
+            config.projector_bias.unwrap_or(true),
             vb.pp(tower),
             vb.pp(proj),
         )?;
@@ -202,6 +250,95 @@ impl Qwen2Audio {
         let conv_len = (valid_frames - 1) / 2 + 1;
         let out = self.audio.forward(&mel, &[conv_len]).map_err(&f)?;
         out.squeeze(0).map_err(&f)?.narrow(0, 0, n).map_err(&f)
+    }
+
+    /// The audio tokens of a clip's features, as the architecture's reference computes them:
+    /// `mel` [w, n_mels, frames] holds `w` feature windows whose first `valid_frames[i]` frames
+    /// are real audio. Qwen2-Audio and Audio Flamingo 3 encode each window (padded to the
+    /// encoder's window) on its own and concatenate the windows' tokens; the Omni thinker
+    /// takes one window of any length, cuts its valid frames into chunks of `2 * n_window` and
+    /// pools across them. Returns [n_audio_tokens, hidden] in the model dtype, n the sum of
+    /// [`Qwen2AudioConfig::audio_tokens_for_frames`] over the windows.
+    pub fn encode_clip(&self, mel: &Tensor, valid_frames: &[usize]) -> Result<Tensor, ModelError> {
+        let a = &self.config.audio_config;
+        let dims = mel.dims().to_vec();
+        let arch = self.config.arch();
+        let frames_ok = match arch {
+            Arch::Qwen25Omni => dims.len() == 3 && dims[0] == 1,
+            _ => dims.len() == 3 && dims[2] == self.config.window_frames(),
+        };
+        if !frames_ok || dims[1] != a.num_mel_bins || dims[0] != valid_frames.len() {
+            return Err(ModelError::Input(format!(
+                "audio features have shape {dims:?} for {} window(s); {} expects [windows, {}, {}] \
+                 with one valid-frame count per window; compute them with the checkpoint's \
+                 preprocessor settings",
+                valid_frames.len(),
+                arch.label(),
+                a.num_mel_bins,
+                match arch {
+                    Arch::Qwen25Omni => "frames".to_string(),
+                    _ => self.config.window_frames().to_string(),
+                }
+            )));
+        }
+        if let Some(v) = valid_frames.iter().find(|&&v| v == 0 || v > dims[2]) {
+            return Err(ModelError::Input(format!(
+                "a window has {v} valid frames; it must be between 1 and its {} frames",
+                dims[2]
+            )));
+        }
+        let n: usize = valid_frames
+            .iter()
+            .map(|&v| Qwen2AudioConfig::audio_tokens_for_frames(v))
+            .sum();
+        if n == 0 {
+            return Err(ModelError::Input(
+                "the clip gives no audio token; it is too short".into(),
+            ));
+        }
+        let f = compute("audio encoder");
+        let mel = mel
+            .to_device(&self.device)
+            .map_err(&f)?
+            .to_dtype(self.dtype)
+            .map_err(&f)?;
+        let out = match arch {
+            Arch::Qwen25Omni => {
+                let chunk = 2 * a.n_window.unwrap_or(50);
+                let valid = valid_frames[0];
+                let count = valid.div_ceil(chunk);
+                let lens: Vec<usize> = (0..count).map(|i| chunk.min(valid - i * chunk)).collect();
+                let m = mel.get(0).and_then(|m| m.narrow(1, 0, valid)).map_err(&f)?;
+                let m = if count * chunk > valid {
+                    let pad = Tensor::zeros(
+                        (a.num_mel_bins, count * chunk - valid),
+                        m.dtype(),
+                        m.device(),
+                    )
+                    .map_err(&f)?;
+                    Tensor::cat(&[&m, &pad], 1).map_err(&f)?
+                } else {
+                    m
+                };
+                let chunks = m
+                    .reshape((a.num_mel_bins, count, chunk))
+                    .and_then(|m| m.transpose(0, 1))
+                    .and_then(|m| m.contiguous())
+                    .map_err(&f)?;
+                self.audio.forward_chunks(&chunks, &lens).map_err(&f)?
+            }
+            _ => {
+                let conv: Vec<usize> = valid_frames.iter().map(|v| (v - 1) / 2 + 1).collect();
+                self.audio.forward_windows(&mel, &conv).map_err(&f)?
+            }
+        };
+        let got = out.dim(0).map_err(&f)?;
+        if got != n {
+            return Err(ModelError::Compute(format!(
+                "the audio encoder gave {got} tokens for {valid_frames:?} valid frames, expected {n}"
+            )));
+        }
+        Ok(out)
     }
 
     /// Token embeddings [ids.len(), hidden] in the model dtype.

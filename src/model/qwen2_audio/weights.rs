@@ -62,6 +62,11 @@ impl Checkpoint {
             .join(", ")
     }
 
+    /// The names of all tensors.
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.routing.keys()
+    }
+
     /// Whether a tensor of this name exists.
     pub fn contains(&self, name: &str) -> bool {
         self.routing.contains_key(name)
@@ -71,7 +76,7 @@ impl Checkpoint {
         let Some(&i) = self.routing.get(name) else {
             return Err(candle_core::Error::Msg(format!(
                 "tensor `{name}` is missing from the checkpoint (searched {} in {}); the folder \
-                 does not hold a complete Qwen2-Audio model",
+                 does not hold a complete model of its config.json",
                 self.file_names(),
                 self.files
                     .first()
