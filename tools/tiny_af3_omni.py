@@ -113,7 +113,7 @@ OMNI_EXTRA = {
 }
 
 TEXT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, max_position_embeddings=2048, rms_norm_eps=1e-6)
+            num_key_value_heads=2, max_position_embeddings=4096, rms_norm_eps=1e-6)
 
 # dog49: 2.76 s (one AF3 window; 5 Omni chunks and a tail); crow9 5 s (two AF3 windows, the last
 # partial); cat62 12 s (three AF3 windows; longer than the Omni feature window of 10 s, so cut).
@@ -194,6 +194,11 @@ def build_af3(shared, out):
         adir = os.path.join(mdir, sub)
         shutil.rmtree(adir, ignore_errors=True)
         peft_model.save_pretrained(adir)
+        # peft writes target_modules in set order; sorted, re-running gives the same bytes
+        apath = os.path.join(adir, "adapter_config.json")
+        aconf = json.load(open(apath))
+        aconf["target_modules"] = sorted(aconf["target_modules"])
+        json.dump(aconf, open(apath, "w"), indent=2, sort_keys=True)
         torch.save(non_lora, os.path.join(adir, "non_lora_trainables.bin"))
         # The reference: reload as the paper does, then peft's merge_and_unload.
         again = AudioFlamingo3ForConditionalGeneration.from_pretrained(mdir, attn_implementation="eager").eval()
