@@ -61,7 +61,9 @@ fn a_run_of_each_model_uses_its_protocol_and_reads_back() {
         assert_eq!(m["adapter"].as_str(), adapter);
         let trials = common::run_lines(&run, "trials.jsonl");
         assert!(
-            trials.iter().any(|t| t["intervention"] == "early_answering"),
+            trials
+                .iter()
+                .any(|t| t["intervention"] == "early_answering"),
             "{folder}: no early-answering trial"
         );
         // resuming a finished run reopens the same model (adapter included) and adds nothing
@@ -74,8 +76,14 @@ fn a_run_of_each_model_uses_its_protocol_and_reads_back() {
         let out = faithscope(&["report", run.to_str().unwrap(), "--json"], tmp.path());
         ok(&out, "report");
         let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(rep["overall"]["trials"].as_u64(), Some(before as u64), "{folder}: {rep}");
+        assert_eq!(
+            rep["overall"]["trials"].as_u64(),
+            Some(before as u64),
+            "{folder}: {rep}"
+        );
         assert_eq!(rep["sources"][0]["manifest"]["adapter"].as_str(), adapter);
-        assert!(trials.iter().all(|t| t["model"] == name && t["prompt_protocol"] == protocol));
+        assert!(trials
+            .iter()
+            .all(|t| t["model"] == name && t["prompt_protocol"] == protocol));
     }
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 use faithscope::model::adapter::{resolve_adapter, Adapter};
-use faithscope::model::candle_backend::{CacheOptions, CandleReasoner, Featurizer};
+use faithscope::model::candle_backend::{CacheOptions, CandleReasoner, Featurizer, LoadOptions};
 use faithscope::model::config::Arch;
 use faithscope::model::qwen2_audio::Checkpoint;
 use faithscope::model::{
@@ -109,7 +109,16 @@ fn load(case: &Case) -> Qwen2Audio {
     let adapter = case
         .adapter
         .map(|a| Adapter::open(&resolve_adapter(&dir, a).unwrap()).unwrap());
-    Qwen2Audio::load_from(config, ckpt, adapter, &Device::Cpu, DType::F32, &dir).unwrap()
+    Qwen2Audio::load_from(
+        config,
+        ckpt,
+        adapter,
+        faithscope::model::Quant::None,
+        &Device::Cpu,
+        DType::F32,
+        &dir,
+    )
+    .unwrap()
 }
 
 fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
@@ -343,8 +352,10 @@ fn the_backend_renders_featurizes_and_answers_as_the_reference() {
             &fixtures().join(case.folder),
             &Device::Cpu,
             DType::F32,
-            CacheOptions::default(),
-            case.adapter,
+            &LoadOptions {
+                adapter: case.adapter.map(str::to_string),
+                ..LoadOptions::default()
+            },
         )
         .unwrap();
         if let Some(a) = case.adapter {
@@ -507,13 +518,11 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn load_err(dir: &Path, adapter: Option<&str>) -> String {
-    match CandleReasoner::load_with(
-        dir,
-        &Device::Cpu,
-        DType::F32,
-        CacheOptions::default(),
-        adapter,
-    ) {
+    let opts = LoadOptions {
+        adapter: adapter.map(str::to_string),
+        ..LoadOptions::default()
+    };
+    match CandleReasoner::load_with(dir, &Device::Cpu, DType::F32, &opts) {
         Ok(_) => panic!("loading {} with {adapter:?} succeeded", dir.display()),
         Err(e) => e.to_string(),
     }
@@ -586,8 +595,10 @@ fn non_lora_tensors_that_match_nothing_are_reported() {
             &fixtures().join("af3-tiny"),
             &Device::Cpu,
             DType::F32,
-            CacheOptions::default(),
-            Some("think"),
+            &LoadOptions {
+                adapter: Some("think".into()),
+                ..LoadOptions::default()
+            },
         )
         .unwrap()
     });

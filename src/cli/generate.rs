@@ -18,10 +18,10 @@ use crate::data::{Item, ItemMeta};
 use crate::faith::answer::{answer_prompt, cot_conversation, force, Forced};
 use crate::faith::protocol::Protocol;
 use crate::faith::sweep::sanitize;
-use crate::model::candle_backend::{CacheOptions, CandleReasoner};
+use crate::model::candle_backend::{CacheOptions, CandleReasoner, LoadOptions};
 use crate::model::openai::messages_of;
 use crate::model::remote::{is_url, RemoteOptions, RemoteReasoner};
-use crate::model::resolve::{model_protocol, resolve_model, select_device, select_dtype};
+use crate::model::resolve::{compute_dtype, model_protocol, resolve_model, select_device};
 use crate::model::{ChoiceProbs, Conversation, GenParams, Message, Reasoner, Role};
 
 /// `--protocol raw`: the question and choices as they are, no protocol.
@@ -183,13 +183,16 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         } else {
             let dir = resolve_model(&args.model)?;
             let device = select_device(&args.device)?;
-            let dtype = select_dtype(args.dtype.as_deref(), &device)?;
+            let dtype = compute_dtype(args.dtype.as_deref(), &device, args.remote.quant)?;
             let m = CandleReasoner::load_with(
                 &dir,
                 &device,
                 dtype,
-                CacheOptions::default(),
-                args.remote.adapter.as_deref(),
+                &LoadOptions {
+                    caches: CacheOptions::default(),
+                    adapter: args.remote.adapter.clone(),
+                    quant: args.remote.quant,
+                },
             )
             .with_context(|| format!("loading model {}", dir.display()))?;
             let p = m.render_prompt(&conv)?;

@@ -75,6 +75,7 @@ impl Default for InspectArgs {
                 served_model: None,
                 timeout: 600,
                 adapter: None,
+                quant: crate::model::Quant::None,
             },
         }
     }
@@ -98,5 +99,6 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         served_model: args.remote.served_model,
         timeout_s: args.remote.timeout,
         adapter: args.remote.adapter,
+        quant: args.remote.quant,
     })
 }

@@ -13,7 +13,7 @@ use crate::faith::mistakes::Annotations;
 use crate::faith::protocol::Protocol;
 use crate::faith::run::{run_items, Manifest, Progress, RunStore, RunSummary};
 use crate::faith::sweep::{MistakeSource, Plan, Sweep};
-use crate::model::Reasoner;
+use crate::model::{Quant, Reasoner};
 
 /// Arguments of `faithscope run`.
 #[derive(Debug, clap::Args)]
@@ -118,6 +118,15 @@ pub struct RemoteArgs {
     /// Audio Flamingo 3's thinking mode) or the path of a peft adapter folder.
     #[arg(long, value_name = "NAME|DIR")]
     pub adapter: Option<String>,
+    /// With a model folder: quantise the linear weights at load (none, q8_0, q6k, q5k, q4k);
+    /// activations stay f32.
+    #[arg(long, value_name = "TYPE", default_value = "none", value_parser = parse_quant)]
+    pub quant: Quant,
+}
+
+/// Parses `--quant`.
+pub fn parse_quant(s: &str) -> Result<Quant, String> {
+    Quant::parse(s)
 }
 
 /// Opens the model a run uses (see [`crate::model::resolve::open_model`]).
@@ -134,6 +143,7 @@ pub fn open_model(
         served_model: remote.served_model.clone(),
         timeout_s: remote.timeout,
         adapter: remote.adapter.clone(),
+        quant: remote.quant,
     };
     Ok(crate::model::resolve::open_model(&spec)?)
 }
@@ -214,6 +224,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 served_model: args.remote.served_model.clone().or(m.served_model.clone()),
                 timeout: args.remote.timeout,
                 adapter: args.remote.adapter.clone().or(m.adapter.clone()),
+                quant: if args.remote.quant != Quant::None {
+                    args.remote.quant
+                } else {
+                    m.quant.unwrap_or_default()
+                },
             };
             let model = open_model(
                 &m.model,
@@ -252,6 +267,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                     .then(|| args.remote.served_model.clone())
                     .flatten(),
                 adapter: args.remote.adapter.clone(),
+                quant: (args.remote.quant != Quant::None).then_some(args.remote.quant),
                 device: args.device.clone(),
                 dtype: args.dtype.clone().unwrap_or_default(),
                 data: data.display().to_string(),

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::model::candle_backend::{CacheOptions, CandleReasoner};
-use crate::model::resolve::{resolve_model, select_device, select_dtype};
+use crate::model::candle_backend::{CacheOptions, CandleReasoner, LoadOptions};
+use crate::model::resolve::{compute_dtype, resolve_model, select_device};
 use crate::serve::{serve, AppState, ServeOptions};
 
 /// Arguments of `faithscope serve`.
@@ -40,6 +40,9 @@ pub struct ServeArgs {
     /// Merge this LoRA adapter at load: a subfolder of the model (`think`) or a peft folder.
     #[arg(long, value_name = "NAME|DIR")]
     pub adapter: Option<String>,
+    /// Quantise the linear weights at load: none, q8_0, q6k, q5k, q4k (activations f32).
+    #[arg(long, value_name = "TYPE", default_value = "none", value_parser = crate::cli::run::parse_quant)]
+    pub quant: crate::model::Quant,
     /// Largest request body in MB (a base64 clip is 4/3 of its file).
     #[arg(long, default_value_t = 64)]
     pub max_body_mb: usize,
@@ -105,13 +108,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let dir = resolve_model(&args.model)?;
     let device = select_device(&args.device)?;
-    let dtype = select_dtype(args.dtype.as_deref(), &device)?;
+    let dtype = compute_dtype(args.dtype.as_deref(), &device, args.quant)?;
     let model = CandleReasoner::load_with(
         &dir,
         &device,
         dtype,
-        CacheOptions::default(),
-        args.adapter.as_deref(),
+        &LoadOptions {
+            caches: CacheOptions::default(),
+            adapter: args.adapter.clone(),
+            quant: args.quant,
+        },
     )
     .with_context(|| format!("loading the model {}", dir.display()))?;
     let name = args.served_model_name.clone().unwrap_or_else(|| {

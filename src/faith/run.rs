@@ -48,6 +48,9 @@ pub struct Manifest {
     /// A LoRA adapter merged at load (`--adapter`), as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter: Option<String>,
+    /// The linear weights' quantisation (`--quant`), when not none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quant: Option<crate::model::Quant>,
     #[serde(default)]
     pub device: String,
     /// Data type asked for (empty: the backend's default).
@@ -771,6 +774,7 @@ mod tests {
             model_name: "double".into(),
             served_model: None,
             adapter: None,
+            quant: None,
             device: String::new(),
             dtype: String::new(),
             data: "items".into(),

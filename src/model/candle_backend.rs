@@ -15,7 +15,7 @@ use super::config::{Arch, Qwen2AudioConfig};
 use super::prefix_cache::{ClipCache, ClipKey, PrefixCache, PrefixState};
 use super::prompt::{self, Prompt};
 use super::qwen2_audio::Checkpoint;
-use super::qwen2_audio::{KvCache, Qwen2Audio};
+use super::qwen2_audio::{KvCache, Quant, Qwen2Audio};
 use super::sampling::{log_softmax, Flow, Sampler, TextEmitter};
 use super::tokenizer::{DecodeStream, Tokenizer};
 use super::{
@@ -43,6 +43,17 @@ impl Default for CacheOptions {
             clips: 16,
         }
     }
+}
+
+/// How a model folder is loaded beyond device and dtype.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadOptions {
+    /// Cache sizes.
+    pub caches: CacheOptions,
+    /// A LoRA adapter merged at load: a subfolder of the model (`think`) or a path.
+    pub adapter: Option<String>,
+    /// Quantisation of the linear weights.
+    pub quant: Quant,
 }
 
 impl CacheOptions {
@@ -196,18 +207,26 @@ impl CandleReasoner {
         dtype: DType,
         caches: CacheOptions,
     ) -> Result<Self, ModelError> {
-        Self::load_with(dir, device, dtype, caches, None)
+        Self::load_with(
+            dir,
+            device,
+            dtype,
+            &LoadOptions {
+                caches,
+                ..LoadOptions::default()
+            },
+        )
     }
 
-    /// Like [`load`](Self::load), merging the LoRA adapter `adapter` names (a subfolder of the
-    /// model such as `think`, or a path) at load.
+    /// Like [`load`](Self::load), merging the LoRA adapter `opts.adapter` names (a subfolder of
+    /// the model such as `think`, or a path) at load and quantising as `opts.quant` says.
     pub fn load_with(
         dir: &Path,
         device: &Device,
         dtype: DType,
-        caches: CacheOptions,
-        adapter: Option<&str>,
+        opts: &LoadOptions,
     ) -> Result<Self, ModelError> {
+        let caches = opts.caches;
         super::resolve::check_model_dir(dir)?;
         let tok = Tokenizer::load(dir)?;
         let config = Qwen2AudioConfig::from_dir(dir)?;
@@ -238,11 +257,13 @@ impl CandleReasoner {
                 ));
             }
         }
-        let adapter = adapter
+        let adapter = opts
+            .adapter
+            .as_deref()
             .map(|a| resolve_adapter(dir, a).and_then(|d| Adapter::open(&d)))
             .transpose()?;
         let adapter_name = adapter.as_ref().map(Adapter::name);
-        let model = Qwen2Audio::load_from(config, ckpt, adapter, device, dtype, dir)?;
+        let model = Qwen2Audio::load_from(config, ckpt, adapter, opts.quant, device, dtype, dir)?;
         let t = &model.config().text_config;
         let per_position =
             (t.num_hidden_layers * 2 * t.kv_heads() * t.head_size() * dtype.size_in_bytes()).max(1);

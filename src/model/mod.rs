@@ -18,7 +18,7 @@ pub mod sampling;
 pub mod tokenizer;
 
 pub use config::Qwen2AudioConfig;
-pub use qwen2_audio::{KvCache, Qwen2Audio};
+pub use qwen2_audio::{KvCache, Quant, Qwen2Audio, QUANT_NAMES};
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;

@@ -169,6 +169,19 @@ pub fn select_dtype(name: Option<&str>, device: &Device) -> Result<DType, ModelE
     }
 }
 
+/// The compute dtype: `--dtype` as [`select_dtype`] reads it, except that quantised weights
+/// compute in f32 whatever the device when no dtype is given.
+pub fn compute_dtype(
+    name: Option<&str>,
+    device: &Device,
+    quant: super::Quant,
+) -> Result<DType, ModelError> {
+    if quant != super::Quant::None && name.is_none() {
+        return Ok(DType::F32);
+    }
+    select_dtype(name, device)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,13 +242,22 @@ pub struct ModelSpec {
     pub timeout_s: u64,
     /// In process: a LoRA adapter merged at load (`think`, a subfolder of the model, or a path).
     pub adapter: Option<String>,
+    /// In process: quantisation of the linear weights (`--quant`).
+    pub quant: super::Quant,
 }
 
 /// Opens the model: the one place a backend is chosen.
 pub fn open_model(spec: &ModelSpec) -> Result<Box<dyn super::Reasoner>, ModelError> {
-    use super::candle_backend::{CacheOptions, CandleReasoner};
+    use super::candle_backend::{CacheOptions, CandleReasoner, LoadOptions};
     use super::remote::{is_url, RemoteOptions, RemoteReasoner};
     if is_url(&spec.model) {
+        if spec.quant != super::Quant::None {
+            return Err(ModelError::Load(format!(
+                "--quant {} applies to a model run here; the server at {} runs its own weights",
+                spec.quant.name(),
+                spec.model
+            )));
+        }
         if let Some(a) = &spec.adapter {
             return Err(ModelError::Load(format!(
                 "--adapter {a} applies to a model run here; a server at {} serves its adapters \
@@ -256,13 +278,16 @@ pub fn open_model(spec: &ModelSpec) -> Result<Box<dyn super::Reasoner>, ModelErr
     } else {
         &spec.device
     })?;
-    let dtype = select_dtype(spec.dtype.as_deref(), &device)?;
+    let dtype = compute_dtype(spec.dtype.as_deref(), &device, spec.quant)?;
     let m = CandleReasoner::load_with(
         &dir,
         &device,
         dtype,
-        CacheOptions::default(),
-        spec.adapter.as_deref(),
+        &LoadOptions {
+            caches: CacheOptions::default(),
+            adapter: spec.adapter.clone(),
+            quant: spec.quant,
+        },
     )
     .map_err(|e| ModelError::Load(format!("loading model {}: {e}", dir.display())))?;
     Ok(Box::new(m))

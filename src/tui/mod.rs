@@ -96,6 +96,8 @@ pub struct Options {
     pub timeout_s: u64,
     /// With a model folder: a LoRA adapter merged at load.
     pub adapter: Option<String>,
+    /// With a model folder: quantisation of the linear weights.
+    pub quant: crate::model::Quant,
 }
 
 impl Options {
@@ -108,6 +110,7 @@ impl Options {
             served_model: self.served_model.clone(),
             timeout_s: self.timeout_s,
             adapter: self.adapter.clone(),
+            quant: self.quant,
         }
     }
 }

@@ -4,6 +4,8 @@
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
+use super::ops::{QLinear, Quantizer};
+
 use crate::model::config::TextConfig;
 
 /// Per-layer keys and values of a prefix, [1, kv_heads, len, head_dim] each.
@@ -116,17 +118,17 @@ impl Rope {
 
 /// Grouped-query self-attention with q/k/v bias (`self_attn`).
 struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    o_proj: Linear,
+    q_proj: QLinear,
+    k_proj: QLinear,
+    v_proj: QLinear,
+    o_proj: QLinear,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
 }
 
 impl Attention {
-    fn load(cfg: &TextConfig, vb: VarBuilder) -> Result<Self> {
+    fn load(cfg: &TextConfig, vb: VarBuilder, q: &Quantizer) -> Result<Self> {
         let (h, hd, nh, nkv) = (
             cfg.hidden_size,
             cfg.head_size(),
@@ -134,10 +136,10 @@ impl Attention {
             cfg.kv_heads(),
         );
         Ok(Self {
-            q_proj: candle_nn::linear(h, nh * hd, vb.pp("q_proj"))?,
-            k_proj: candle_nn::linear(h, nkv * hd, vb.pp("k_proj"))?,
-            v_proj: candle_nn::linear(h, nkv * hd, vb.pp("v_proj"))?,
-            o_proj: candle_nn::linear_no_bias(nh * hd, h, vb.pp("o_proj"))?,
+            q_proj: q.linear(h, nh * hd, true, vb.pp("q_proj"))?,
+            k_proj: q.linear(h, nkv * hd, true, vb.pp("k_proj"))?,
+            v_proj: q.linear(h, nkv * hd, true, vb.pp("v_proj"))?,
+            o_proj: q.linear(nh * hd, h, false, vb.pp("o_proj"))?,
             heads: nh,
             kv_heads: nkv,
             head_dim: hd,
@@ -193,18 +195,18 @@ fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
 
 /// SwiGLU MLP (`mlp`).
 struct Mlp {
-    gate_proj: Linear,
-    up_proj: Linear,
-    down_proj: Linear,
+    gate_proj: QLinear,
+    up_proj: QLinear,
+    down_proj: QLinear,
 }
 
 impl Mlp {
-    fn load(cfg: &TextConfig, vb: VarBuilder) -> Result<Self> {
+    fn load(cfg: &TextConfig, vb: VarBuilder, q: &Quantizer) -> Result<Self> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         Ok(Self {
-            gate_proj: candle_nn::linear_no_bias(h, i, vb.pp("gate_proj"))?,
-            up_proj: candle_nn::linear_no_bias(h, i, vb.pp("up_proj"))?,
-            down_proj: candle_nn::linear_no_bias(i, h, vb.pp("down_proj"))?,
+            gate_proj: q.linear(h, i, false, vb.pp("gate_proj"))?,
+            up_proj: q.linear(h, i, false, vb.pp("up_proj"))?,
+            down_proj: q.linear(i, h, false, vb.pp("down_proj"))?,
         })
     }
 
@@ -223,11 +225,11 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    fn load(cfg: &TextConfig, vb: VarBuilder) -> Result<Self> {
+    fn load(cfg: &TextConfig, vb: VarBuilder, q: &Quantizer) -> Result<Self> {
         let (h, eps) = (cfg.hidden_size, cfg.rms_norm_eps);
         Ok(Self {
-            self_attn: Attention::load(cfg, vb.pp("self_attn"))?,
-            mlp: Mlp::load(cfg, vb.pp("mlp"))?,
+            self_attn: Attention::load(cfg, vb.pp("self_attn"), q)?,
+            mlp: Mlp::load(cfg, vb.pp("mlp"), q)?,
             input_layernorm: RmsNorm::load(h, eps, vb.pp("input_layernorm"))?,
             post_attention_layernorm: RmsNorm::load(h, eps, vb.pp("post_attention_layernorm"))?,
         })
@@ -264,7 +266,7 @@ pub struct TextModel {
     embed_tokens: Embedding,
     layers: Vec<DecoderLayer>,
     norm: RmsNorm,
-    lm_head: Linear,
+    lm_head: QLinear,
     rope: Rope,
 }
 
@@ -278,16 +280,20 @@ impl TextModel {
         tied: bool,
         vb_model: VarBuilder,
         vb_head: VarBuilder,
+        q: &Quantizer,
     ) -> Result<Self> {
         let embed_tokens =
             candle_nn::embedding(cfg.vocab_size, cfg.hidden_size, vb_model.pp("embed_tokens"))?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| DecoderLayer::load(cfg, vb_model.pp("layers").pp(i)))
+            .map(|i| DecoderLayer::load(cfg, vb_model.pp("layers").pp(i), q))
             .collect::<Result<Vec<_>>>()?;
         let lm_head = if tied && !vb_head.contains_tensor("weight") {
-            Linear::new(embed_tokens.embeddings().clone(), None)
+            q.quantize_linear(
+                Linear::new(embed_tokens.embeddings().clone(), None),
+                "lm_head (tied)",
+            )?
         } else {
-            candle_nn::linear_no_bias(cfg.hidden_size, cfg.vocab_size, vb_head)?
+            q.linear(cfg.hidden_size, cfg.vocab_size, false, vb_head)?
         };
         Ok(Self {
             embed_tokens,

@@ -8,6 +8,7 @@
 use candle_core::{DType, Module, Result, Tensor, D};
 use candle_nn::{Conv1d, Conv1dConfig, Embedding, LayerNorm, Linear, VarBuilder};
 
+use super::ops::{QLinear, Quantizer};
 use crate::model::config::{Arch, AudioEncoderConfig};
 
 /// Epsilon of `nn.LayerNorm` (PyTorch default).
@@ -15,22 +16,22 @@ const LN_EPS: f64 = 1e-5;
 
 /// Bidirectional self-attention of one encoder layer (`self_attn`): k without bias.
 struct EncoderAttention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    out_proj: Linear,
+    q_proj: QLinear,
+    k_proj: QLinear,
+    v_proj: QLinear,
+    out_proj: QLinear,
     heads: usize,
     head_dim: usize,
 }
 
 impl EncoderAttention {
-    fn load(cfg: &AudioEncoderConfig, vb: VarBuilder) -> Result<Self> {
+    fn load(cfg: &AudioEncoderConfig, vb: VarBuilder, q: &Quantizer) -> Result<Self> {
         let d = cfg.d_model;
         Ok(Self {
-            q_proj: candle_nn::linear(d, d, vb.pp("q_proj"))?,
-            k_proj: candle_nn::linear_no_bias(d, d, vb.pp("k_proj"))?,
-            v_proj: candle_nn::linear(d, d, vb.pp("v_proj"))?,
-            out_proj: candle_nn::linear(d, d, vb.pp("out_proj"))?,
+            q_proj: q.linear(d, d, true, vb.pp("q_proj"))?,
+            k_proj: q.linear(d, d, false, vb.pp("k_proj"))?,
+            v_proj: q.linear(d, d, true, vb.pp("v_proj"))?,
+            out_proj: q.linear(d, d, true, vb.pp("out_proj"))?,
             heads: cfg.encoder_attention_heads,
             head_dim: d / cfg.encoder_attention_heads,
         })
@@ -63,19 +64,19 @@ impl EncoderAttention {
 struct EncoderLayer {
     self_attn: EncoderAttention,
     self_attn_layer_norm: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: QLinear,
+    fc2: QLinear,
     final_layer_norm: LayerNorm,
 }
 
 impl EncoderLayer {
-    fn load(cfg: &AudioEncoderConfig, vb: VarBuilder) -> Result<Self> {
+    fn load(cfg: &AudioEncoderConfig, vb: VarBuilder, q: &Quantizer) -> Result<Self> {
         let d = cfg.d_model;
         Ok(Self {
-            self_attn: EncoderAttention::load(cfg, vb.pp("self_attn"))?,
+            self_attn: EncoderAttention::load(cfg, vb.pp("self_attn"), q)?,
             self_attn_layer_norm: candle_nn::layer_norm(d, LN_EPS, vb.pp("self_attn_layer_norm"))?,
-            fc1: candle_nn::linear(d, cfg.encoder_ffn_dim, vb.pp("fc1"))?,
-            fc2: candle_nn::linear(cfg.encoder_ffn_dim, d, vb.pp("fc2"))?,
+            fc1: q.linear(d, cfg.encoder_ffn_dim, true, vb.pp("fc1"))?,
+            fc2: q.linear(cfg.encoder_ffn_dim, d, true, vb.pp("fc2"))?,
             final_layer_norm: candle_nn::layer_norm(d, LN_EPS, vb.pp("final_layer_norm"))?,
         })
     }
@@ -177,6 +178,7 @@ impl AudioTower {
         projector_bias: bool,
         vb_tower: VarBuilder,
         vb_proj: VarBuilder,
+        q: &Quantizer,
     ) -> Result<Self> {
         let d = cfg.d_model;
         let c1 = Conv1dConfig {
@@ -189,7 +191,7 @@ impl AudioTower {
             ..Default::default()
         };
         let layers = (0..cfg.encoder_layers)
-            .map(|i| EncoderLayer::load(cfg, vb_tower.pp("layers").pp(i)))
+            .map(|i| EncoderLayer::load(cfg, vb_tower.pp("layers").pp(i), q))
             .collect::<Result<Vec<_>>>()?;
         let linear = |i: usize, o: usize, vb: VarBuilder| {
             if projector_bias {

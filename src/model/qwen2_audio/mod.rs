@@ -22,6 +22,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 pub use decoder::KvCache;
+pub use ops::{Quant, QUANT_NAMES};
 pub use weights::Checkpoint;
 
 use super::config::{Arch, Qwen2AudioConfig};
@@ -125,19 +126,29 @@ impl Qwen2Audio {
         }
         let config = Qwen2AudioConfig::from_dir(dir)?;
         let ckpt = Checkpoint::open(dir)?;
-        Self::load_from(config, ckpt, None, device, dtype, dir)
+        Self::load_from(config, ckpt, None, Quant::None, device, dtype, dir)
     }
 
     /// Builds the model of `config` from an opened checkpoint, with a LoRA adapter merged at
-    /// load when given.
+    /// load when given, its linear weights quantised as `quant` says (activations are then f32:
+    /// `dtype` must be f32).
     pub fn load_from(
         config: Qwen2AudioConfig,
         ckpt: Checkpoint,
         adapter: Option<super::adapter::Adapter>,
+        quant: Quant,
         device: &Device,
         dtype: DType,
         dir: &Path,
     ) -> Result<Self, ModelError> {
+        if quant != Quant::None && dtype != DType::F32 {
+            return Err(ModelError::Load(format!(
+                "--quant {} computes in f32; drop --dtype {dtype:?} (the weights are read \
+                 tensor by tensor whatever their dtype)",
+                quant.name()
+            )));
+        }
+        let q = ops::Quantizer::new(quant);
         let prefixes = prefixes_for(&config, &ckpt);
         let label = config.arch().label();
         let fail = |e: candle_core::Error| {
@@ -147,15 +158,21 @@ impl Qwen2Audio {
                 error_text(&e)
             ))
         };
-        match adapter {
-            None => Self::build(config, ckpt.var_builder(dtype, device), prefixes).map_err(fail),
+        let m = match adapter {
+            None => {
+                Self::build(config, ckpt.var_builder(dtype, device), prefixes, &q).map_err(fail)?
+            }
             Some(a) => {
                 let (vb, used) = a.wrap(ckpt, dtype, device);
-                let m = Self::build(config, vb, prefixes).map_err(fail)?;
+                let m = Self::build(config, vb, prefixes, &q).map_err(fail)?;
                 used.check()?;
-                Ok(m)
+                m
             }
+        };
+        if let Some(note) = q.fallback_note() {
+            crate::warn::warn(&note);
         }
+        Ok(m)
     }
 
     /// Builds the model from any `VarBuilder` under the checkpoint's (legacy) tensor names,
@@ -171,6 +188,7 @@ impl Qwen2Audio {
                 "language_model.model",
                 "language_model.lm_head",
             ],
+            &ops::Quantizer::new(Quant::None),
         )
         .map_err(|e| ModelError::Load(format!("building Qwen2-Audio: {}", error_text(&e))))
     }
@@ -179,6 +197,7 @@ impl Qwen2Audio {
         config: Qwen2AudioConfig,
         vb: VarBuilder,
         [tower, proj, lm, head]: [&str; 4],
+        q: &ops::Quantizer,
     ) -> candle_core::Result<Self> {
         let tied = config.tied_embeddings();
         let audio = AudioTower::load(
@@ -188,8 +207,9 @@ impl Qwen2Audio {
             config.projector_bias.unwrap_or(true),
             vb.pp(tower),
             vb.pp(proj),
+            q,
         )?;
-        let text = TextModel::load(&config.text_config, tied, vb.pp(lm), vb.pp(head))?;
+        let text = TextModel::load(&config.text_config, tied, vb.pp(lm), vb.pp(head), q)?;
         Ok(Self {
             config,
             audio,

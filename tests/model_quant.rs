@@ -1,0 +1,194 @@
+//! `--quant`: the linear weights quantised at load, checked against the f32 model on the demo
+//! models (their own protocol's prompts on the synthetic test clips) and on the tiny
+//! Qwen2-Audio, AF3 and Omni checkpoints: letter probabilities, argmax and greedy tokens.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use candle_core::{DType, Device};
+use faithscope::model::candle_backend::{CandleReasoner, LoadOptions};
+use faithscope::model::{Conversation, GenParams, Message, Quant, Reasoner, Role};
+use serde_json::Value;
+
+const LETTERS: [&str; 6] = ["A", "B", "C", "D", "E", "F"];
+
+fn load(dir: &std::path::Path, quant: Quant) -> CandleReasoner {
+    CandleReasoner::load_with(
+        dir,
+        &Device::Cpu,
+        DType::F32,
+        &LoadOptions {
+            quant,
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// The synthetic test items: (clip, question with lettered choices, number of choices).
+fn items() -> Vec<(PathBuf, String, usize)> {
+    let root = common::repo().join("samples/synth-test");
+    std::fs::read_to_string(root.join("items.jsonl"))
+        .unwrap()
+        .lines()
+        .take(16)
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let choices = v["choices"].as_array().unwrap();
+            let mut q = v["question"].as_str().unwrap().to_string();
+            for (i, c) in choices.iter().enumerate() {
+                q.push_str(&format!("\n({}) {}", LETTERS[i], c.as_str().unwrap()));
+            }
+            (root.join(v["audio"].as_str().unwrap()), q, choices.len())
+        })
+        .collect()
+}
+
+fn ask(clip: &std::path::Path, q: &str, prefill: Option<&str>) -> Conversation {
+    Conversation {
+        audio: Some(clip.to_path_buf()),
+        messages: vec![Message {
+            role: Role::User,
+            text: q.to_string(),
+        }],
+        prefill: prefill.map(str::to_string),
+    }
+}
+
+/// Max abs difference of letter probabilities and the share of prompts with the same argmax.
+fn compare(a: &CandleReasoner, b: &CandleReasoner) -> (f32, f64) {
+    let mut worst = 0f32;
+    let mut same = 0;
+    let items = items();
+    for (clip, q, n) in &items {
+        let letters: Vec<String> = LETTERS[..*n].iter().map(|s| s.to_string()).collect();
+        let conv = ask(clip, q, Some("Let's think step by step: the answer is ("));
+        let pa = a.choice_probs(&conv, &letters).unwrap();
+        let pb = b.choice_probs(&conv, &letters).unwrap();
+        for (x, y) in pa.probs.iter().zip(&pb.probs) {
+            worst = worst.max((x - y).abs());
+        }
+        same += usize::from(pa.argmax() == pb.argmax());
+    }
+    (worst, same as f64 / items.len() as f64)
+}
+
+fn greedy(m: &CandleReasoner, clip: &std::path::Path, q: &str) -> Vec<u32> {
+    let params = GenParams {
+        max_tokens: 20,
+        temperature: 0.0,
+        ..GenParams::default()
+    };
+    m.generate(&ask(clip, q, None), &params, &mut |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap()
+    .tokens
+}
+
+#[test]
+fn q8_0_keeps_the_demo_models_answers_and_greedy_text() {
+    for name in ["demo-faithful", "demo-posthoc"] {
+        let dir = common::repo().join("samples/models").join(name);
+        let f32_model = load(&dir, Quant::None);
+        let q8 = load(&dir, Quant::Q8_0);
+        let (worst, same) = compare(&f32_model, &q8);
+        eprintln!(
+            "{name} q8_0: letter probabilities max abs diff {worst:.5}, same argmax {:.0}%",
+            same * 100.0
+        );
+        assert!(
+            worst <= 0.01,
+            "{name}: q8_0 letter probabilities differ by {worst}"
+        );
+        assert_eq!(same, 1.0, "{name}: q8_0 changed an answer");
+        for (clip, q, _) in items().iter().take(4) {
+            assert_eq!(
+                greedy(&f32_model, clip, q),
+                greedy(&q8, clip, q),
+                "{name}: q8_0 greedy tokens"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_quant_type_stays_close_on_the_demo_models() {
+    let dir = common::repo().join("samples/models/demo-faithful");
+    let f32_model = load(&dir, Quant::None);
+    for (quant, tol) in [
+        (Quant::Q6k, 0.02f32),
+        (Quant::Q5k, 0.03),
+        (Quant::Q4k, 0.05),
+    ] {
+        let m = load(&dir, quant);
+        let (worst, same) = compare(&f32_model, &m);
+        eprintln!(
+            "demo-faithful {}: letter probabilities max abs diff {worst:.5}, same argmax {:.0}%",
+            quant.name(),
+            same * 100.0
+        );
+        assert!(
+            worst <= tol,
+            "{}: letter probabilities differ by {worst}",
+            quant.name()
+        );
+        assert!(
+            same >= 0.95,
+            "{}: only {:.0}% same argmax",
+            quant.name(),
+            same * 100.0
+        );
+    }
+}
+
+#[test]
+fn quantised_tiny_checkpoints_of_every_architecture_agree() {
+    let repo = common::repo();
+    for dir in [
+        repo.join("tests/fixtures/qwen2_audio/tiny-a"),
+        repo.join("tests/fixtures/af3_omni/af3-tiny"),
+        repo.join("tests/fixtures/af3_omni/omni-thinker-tiny"),
+    ] {
+        let f32_model = load(&dir, Quant::None);
+        let q8 = load(&dir, Quant::Q8_0);
+        let (worst, same) = compare(&f32_model, &q8);
+        eprintln!(
+            "{}: q8_0 max abs diff {worst:.5}, same argmax {:.0}%",
+            dir.display(),
+            same * 100.0
+        );
+        // random weights scaled up for lively logits: sharper than trained models, so the
+        // bound is the q4k one; the quality bar is the demo models above
+        assert!(worst <= 0.05, "{}: {worst}", dir.display());
+        assert!(same >= 0.95, "{}", dir.display());
+    }
+}
+
+#[test]
+fn widths_the_k_quants_do_not_divide_fall_back_and_say_so() {
+    // the demo models are 128 / 160 / 480 wide: k-quants need multiples of 256, so q4k uses
+    // q8_0 blocks there (and q4k blocks for the 256-wide encoder fc2)
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let s = seen.clone();
+    {
+        let _g =
+            faithscope::warn::install(Arc::new(move |m: &str| s.lock().unwrap().push(m.into())));
+        load(
+            &common::repo().join("samples/models/demo-faithful"),
+            Quant::Q4k,
+        );
+    }
+    let w = seen.lock().unwrap().clone();
+    assert!(
+        w.iter()
+            .any(|m| m.contains("--quant q4k") && m.contains("wide) as Q8_0")),
+        "{w:?}"
+    );
+    assert!(Quant::parse("q3")
+        .unwrap_err()
+        .contains("q8_0, q6k, q5k, q4k"));
+    assert_eq!(Quant::parse("Q8_0"), Ok(Quant::Q8_0));
+}
