@@ -25,6 +25,7 @@ fn run_directory_supplies_chains_marks_and_panels() {
         model_name: "scripted".into(),
         served_model: None,
         adapter: None,
+        quant: None,
         device: String::new(),
         dtype: String::new(),
         data: "samples".into(),
