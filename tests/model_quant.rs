@@ -192,3 +192,63 @@ fn widths_the_k_quants_do_not_divide_fall_back_and_say_so() {
         .contains("q8_0, q6k, q5k, q4k"));
     assert_eq!(Quant::parse("Q8_0"), Ok(Quant::Q8_0));
 }
+
+#[test]
+fn too_little_memory_picks_a_quantisation_or_says_how_much_is_needed() {
+    use faithscope::model::candle_backend::{plan_quant, weight_bytes};
+    // Qwen2-Audio-7B's decoder at its real shapes (no weights needed for the estimate)
+    let mut shapes = vec![
+        (
+            "language_model.model.embed_tokens.weight".to_string(),
+            vec![156_032, 4096],
+        ),
+        (
+            "language_model.lm_head.weight".to_string(),
+            vec![156_032, 4096],
+        ),
+    ];
+    for l in 0..32 {
+        for (n, s) in [
+            ("self_attn.q_proj", [4096, 4096]),
+            ("self_attn.k_proj", [4096, 4096]),
+            ("self_attn.v_proj", [4096, 4096]),
+            ("self_attn.o_proj", [4096, 4096]),
+            ("mlp.gate_proj", [11_008, 4096]),
+            ("mlp.up_proj", [11_008, 4096]),
+            ("mlp.down_proj", [4096, 11_008]),
+        ] {
+            shapes.push((
+                format!("language_model.model.layers.{l}.{n}.weight"),
+                s.to_vec(),
+            ));
+        }
+    }
+    let f32_bytes = weight_bytes(&shapes, Quant::None, DType::F32);
+    let q8 = weight_bytes(&shapes, Quant::Q8_0, DType::F32);
+    assert!((30e9..32e9).contains(&(f32_bytes as f64)), "{f32_bytes}");
+    assert!(q8 < f32_bytes / 3, "{q8}");
+    let gb = |x: f64| Some((x * 1e9) as u64);
+    // plenty: as asked
+    assert_eq!(
+        plan_quant(&shapes, Quant::None, DType::F32, gb(64.0)).unwrap(),
+        Quant::None
+    );
+    // 16 GB free: q8_0 picked instead of f32
+    assert_eq!(
+        plan_quant(&shapes, Quant::None, DType::F32, gb(16.0)).unwrap(),
+        Quant::Q8_0
+    );
+    // 10 GB free: q4k (its weights about 6.6 GB, embeddings in f32)
+    assert_eq!(
+        plan_quant(&shapes, Quant::None, DType::F32, gb(10.0)).unwrap(),
+        Quant::Q4k
+    );
+    // 2 GB free: an error with the estimates, before loading
+    let e = plan_quant(&shapes, Quant::Q8_0, DType::F32, gb(2.0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("not enough memory") && e.contains("q4k: about"),
+        "{e}"
+    );
+}

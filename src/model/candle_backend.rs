@@ -238,6 +238,11 @@ impl CandleReasoner {
             None => ChatTemplate::builtin(arch),
         };
         let ckpt = Checkpoint::open(dir)?;
+        let quant = if device.is_cpu() {
+            plan_quant(&ckpt.shapes(), opts.quant, dtype, available_memory())?
+        } else {
+            opts.quant
+        };
         if arch == Arch::Qwen25Omni {
             let skipped = ckpt
                 .names()
@@ -263,7 +268,7 @@ impl CandleReasoner {
             .map(|a| resolve_adapter(dir, a).and_then(|d| Adapter::open(&d)))
             .transpose()?;
         let adapter_name = adapter.as_ref().map(Adapter::name);
-        let model = Qwen2Audio::load_from(config, ckpt, adapter, opts.quant, device, dtype, dir)?;
+        let model = Qwen2Audio::load_from(config, ckpt, adapter, quant, device, dtype, dir)?;
         let t = &model.config().text_config;
         let per_position =
             (t.num_hidden_layers * 2 * t.kv_heads() * t.head_size() * dtype.size_in_bytes()).max(1);
@@ -460,6 +465,91 @@ impl CandleReasoner {
     fn remember(&self, clip: &Option<ClipKey>, ids: Vec<u32>, cache: KvCache) {
         lock(&self.prefixes).insert(clip.clone(), ids, cache);
     }
+}
+
+/// Bytes the weights of `shapes` take once loaded with `quant` in `dtype`: the linear layers'
+/// weights at the quantised size, everything else (embeddings, norms, biases, convolutions) in
+/// `dtype`; the Omni talker, token2wav and vision tensors are not loaded.
+pub fn weight_bytes(shapes: &[(String, Vec<usize>)], quant: Quant, dtype: DType) -> u64 {
+    let dense = dtype.size_in_bytes() as f64;
+    let bytes: f64 = shapes
+        .iter()
+        .filter(|(n, _)| {
+            !["talker.", "token2wav.", "visual."]
+                .iter()
+                .any(|p| n.contains(p))
+        })
+        .map(|(n, s)| {
+            let elems = s.iter().product::<usize>() as f64;
+            let linear = s.len() == 2
+                && n.ends_with(".weight")
+                && !n.contains("embed")
+                && !n.contains("multi_modal_projector");
+            elems
+                * if linear {
+                    quant.bytes_per_weight(dense)
+                } else {
+                    dense
+                }
+        })
+        .sum();
+    bytes as u64
+}
+
+/// Memory the system can give without swapping (`MemAvailable`), when it says.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn gb(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / 1e9)
+}
+
+/// The quantisation to load with on a CPU with `available` bytes free: `asked` when its weights
+/// fit (with a fifth to spare for activations and caches); without quantisation asked for and
+/// too little memory, the first of q8_0 and q4k that fits, said as a warning; else an error with
+/// the estimates, before anything is loaded.
+pub fn plan_quant(
+    shapes: &[(String, Vec<usize>)],
+    asked: Quant,
+    dtype: DType,
+    available: Option<u64>,
+) -> Result<Quant, ModelError> {
+    let Some(avail) = available else {
+        return Ok(asked);
+    };
+    let need = |q: Quant| weight_bytes(shapes, q, dtype) / 4 * 5;
+    if need(asked) <= avail {
+        return Ok(asked);
+    }
+    if asked == Quant::None {
+        for q in [Quant::Q8_0, Quant::Q4k] {
+            if need(q) <= avail {
+                crate::warn::warn(&format!(
+                    "the model needs about {} in {dtype:?} but {} are free: loading with --quant {} \
+                     (about {}) instead; pass --quant to choose",
+                    gb(need(Quant::None)),
+                    gb(avail),
+                    q.name(),
+                    gb(need(q))
+                ));
+                return Ok(q);
+            }
+        }
+    }
+    Err(ModelError::Load(format!(
+        "not enough memory: the model needs about {} with --quant {} and {} are free (q8_0: about \
+         {}, q4k: about {}); free memory, pick a smaller --quant, or run it on a server \
+         (--model http://...)",
+        gb(need(asked)),
+        asked.name(),
+        gb(avail),
+        gb(need(Quant::Q8_0)),
+        gb(need(Quant::Q4k))
+    )))
 }
 
 /// A number in processor_config.json (`None` when the file or the field is absent).

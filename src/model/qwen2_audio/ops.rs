@@ -90,6 +90,17 @@ impl Quant {
         }
     }
 
+    /// Bytes per weight of the linear layers' storage (`None`: `dense` bytes).
+    pub fn bytes_per_weight(self, dense: f64) -> f64 {
+        match self {
+            Quant::None => dense,
+            Quant::Q8_0 => 34.0 / 32.0,
+            Quant::Q6k => 210.0 / 256.0,
+            Quant::Q5k => 176.0 / 256.0,
+            Quant::Q4k => 144.0 / 256.0,
+        }
+    }
+
     /// The block type, then the one used for a tensor whose width the first does not divide
     /// (k-quants need multiples of 256; the fallback, q8_0, 32). The fallback is q8_0 for all:
     /// q4_0 weights move the letter probabilities of the small demo models by 0.1, and candle's

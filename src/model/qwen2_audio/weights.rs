@@ -67,6 +67,15 @@ impl Checkpoint {
         self.routing.keys()
     }
 
+    /// Every tensor's name and shape.
+    pub fn shapes(&self) -> Vec<(String, Vec<usize>)> {
+        self.maps
+            .iter()
+            .flat_map(|m| m.tensors())
+            .map(|(name, view)| (name, view.shape().to_vec()))
+            .collect()
+    }
+
     /// Whether a tensor of this name exists.
     pub fn contains(&self, name: &str) -> bool {
         self.routing.contains_key(name)
