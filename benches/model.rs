@@ -9,8 +9,9 @@
 //!    sentence boundary) with prefix reuse against recomputing every prompt from scratch; the
 //!    answers must be identical.
 
+mod torch_baseline;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use candle_core::{DType, Device};
@@ -18,6 +19,7 @@ use faithscope::model::candle_backend::{CacheOptions, CandleReasoner};
 use faithscope::model::sampling::argmax;
 use faithscope::model::tokenizer::Tokenizer;
 use faithscope::model::{ChoiceProbs, Conversation, KvCache, Message, Qwen2Audio, Reasoner, Role};
+use torch_baseline::{median, python, torch_speed, write_random, Speed};
 
 const SWEEP_CLIP: &str = "sakura-mini/data/Gender/audio/en_test_0_common_voice_en_31694143.wav";
 const CHAIN: [&str; 8] = [
@@ -36,40 +38,11 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// A Python that can import torch and transformers, or why not.
-fn python() -> Result<String, String> {
-    let py = std::env::var("FAITHSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
-    match Command::new(&py)
-        .args(["-c", "import torch, transformers, safetensors"])
-        .output()
-    {
-        Ok(o) if o.status.success() => Ok(py),
-        Ok(o) => Err(format!(
-            "{py} cannot import torch/transformers: {}",
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        )),
-        Err(e) => Err(format!("cannot run {py}: {e}")),
-    }
-}
-
 /// Prompt ids of realistic text, `n` long.
 fn prompt_ids(tok: &Tokenizer, n: usize) -> Vec<u32> {
     let text = CHAIN.concat();
     let one = tok.encode(&text).unwrap();
     one.iter().copied().cycle().take(n).collect()
-}
-
-struct Speed {
-    prefill: f64,
-    decode: f64,
 }
 
 fn candle_speed(dir: &Path, ids: &[u32], decode: usize, repeats: usize) -> Speed {
@@ -94,46 +67,8 @@ fn candle_speed(dir: &Path, ids: &[u32], decode: usize, repeats: usize) -> Speed
     Speed {
         prefill: ids.len() as f64 / median(pre),
         decode: decode as f64 / median(dec),
+        peak_rss: None,
     }
-}
-
-fn torch_speed(
-    py: &str,
-    dir: &Path,
-    ids: &[u32],
-    decode: usize,
-    repeats: usize,
-) -> Result<Speed, String> {
-    let tmp = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-    std::fs::write(tmp.path(), serde_json::to_string(ids).unwrap()).map_err(|e| e.to_string())?;
-    let out = Command::new(py)
-        .arg(repo().join("tools/bench_torch_model.py"))
-        .args(["time", "--model"])
-        .arg(dir)
-        .arg("--ids-file")
-        .arg(tmp.path())
-        .args([
-            "--decode",
-            &decode.to_string(),
-            "--repeats",
-            &repeats.to_string(),
-        ])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .rev()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" | "));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("bad output from the torch script: {e}"))?;
-    Ok(Speed {
-        prefill: v["prefill_tok_s"].as_f64().unwrap_or(0.0),
-        decode: v["decode_tok_s"].as_f64().unwrap_or(0.0),
-    })
 }
 
 fn speed_row(
@@ -150,7 +85,7 @@ fn speed_row(
     match py
         .as_ref()
         .map_err(Clone::clone)
-        .and_then(|py| torch_speed(py, dir, &ids, decode, repeats))
+        .and_then(|py| torch_speed(py, dir, &ids, decode, repeats, "f32"))
     {
         Ok(t) => println!(
             "| {name} | {prompt} | {:.0} | {:.0} | {:.2}x | {:.1} | {:.1} | {:.2}x |",
@@ -260,29 +195,15 @@ fn main() {
             Ok(py) => {
                 let tmp = tempfile::tempdir().unwrap();
                 let out = tmp.path().join("qwen2-audio-0.5b-random");
-                let st = Command::new(py)
-                    .arg(repo().join("tools/bench_torch_model.py"))
-                    .args(["write-random", "--shape", "0.5b", "--tokenizer-from"])
-                    .arg(fixtures.join("tiny-b"))
-                    .arg("--out")
-                    .arg(&out)
-                    .output()
-                    .unwrap();
-                if st.status.success() {
-                    println!(
-                        "mid-size checkpoint: {}",
-                        String::from_utf8_lossy(&st.stdout).trim()
-                    );
-                    Some((tmp, out))
-                } else {
-                    println!(
-                        "NOTE: could not write the mid-size checkpoint: {}",
-                        String::from_utf8_lossy(&st.stderr)
-                            .lines()
-                            .last()
-                            .unwrap_or("")
-                    );
-                    None
+                match write_random(py, "0.5b", "f32", &fixtures.join("tiny-b"), &out) {
+                    Ok(summary) => {
+                        println!("mid-size checkpoint: {summary}");
+                        Some((tmp, out))
+                    }
+                    Err(e) => {
+                        println!("NOTE: could not write the mid-size checkpoint: {e}");
+                        None
+                    }
                 }
             }
             Err(_) => {

@@ -109,6 +109,7 @@ def time_model(args):
         "prefill_tok_s": len(ids) / statistics.median(prefill),
         "decode_tok_s": args.decode / statistics.median(decode) if args.decode else None,
         "threads": torch.get_num_threads(),
+        "peak_rss_kb": __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss,
         "torch": torch.__version__,
     }))
 

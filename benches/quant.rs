@@ -1,0 +1,173 @@
+//! `cargo bench --bench quant`: `--quant` on a random checkpoint of a published shape, written
+//! in bf16 at bench time by tools/bench_torch_model.py (`FAITHSCOPE_BENCH_SHAPE` = `0.5b`, the
+//! default, or `7b`; `FAITHSCOPE_BENCH_QUANT_MODEL` names an existing folder instead). Each quant
+//! type runs in a process of its own (so that its peak resident memory is its own): load time,
+//! peak memory, prefill and decode tokens/s; ratios against f32 candle and against PyTorch bf16
+//! on the same checkpoint and machine, measured in the same run.
+
+mod torch_baseline;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use candle_core::{DType, Device};
+use faithscope::model::candle_backend::weight_bytes;
+use faithscope::model::qwen2_audio::Checkpoint;
+use faithscope::model::sampling::argmax;
+use faithscope::model::{KvCache, Quant, Qwen2Audio, Qwen2AudioConfig, QUANT_NAMES};
+use torch_baseline::{median, python, torch_speed, write_random, Speed};
+
+const CHILD: &str = "FAITHSCOPE_QUANT_CHILD";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Prompt ids inside the borrowed tokenizer's vocabulary.
+fn prompt(n: usize) -> Vec<u32> {
+    (0..n).map(|i| (i as u32 * 7919) % 400 + 10).collect()
+}
+
+fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(l.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+}
+
+/// One quant type, in this process: prints one JSON line.
+fn child(quant: Quant, dir: &Path, n_prompt: usize, n_decode: usize, repeats: usize) {
+    let t0 = Instant::now();
+    let config = Qwen2AudioConfig::from_dir(dir).unwrap();
+    let ckpt = Checkpoint::open(dir).unwrap();
+    let model =
+        Qwen2Audio::load_from(config, ckpt, None, quant, &Device::Cpu, DType::F32, dir).unwrap();
+    let load_s = t0.elapsed().as_secs_f64();
+    let ids = prompt(n_prompt);
+    let (mut pre, mut dec) = (Vec::new(), Vec::new());
+    for r in 0..=repeats {
+        let mut cache = KvCache::new();
+        let t0 = Instant::now();
+        let logits = model.forward_ids_last(&ids, &mut cache).unwrap();
+        let t1 = Instant::now();
+        let mut tok = argmax(&logits.to_vec1::<f32>().unwrap()) as u32;
+        for _ in 0..n_decode {
+            let l = model.forward_ids_last(&[tok], &mut cache).unwrap();
+            tok = argmax(&l.to_vec1::<f32>().unwrap()) as u32;
+        }
+        if r > 0 {
+            pre.push((t1 - t0).as_secs_f64());
+            dec.push(t1.elapsed().as_secs_f64());
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "load_s": load_s,
+            "peak_rss": peak_rss(),
+            "prefill": n_prompt as f64 / median(pre),
+            "decode": n_decode as f64 / median(dec),
+        })
+    );
+}
+
+fn available() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let l = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    Some(l.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+}
+
+fn gb(b: u64) -> String {
+    format!("{:.2} GB", b as f64 / 1e9)
+}
+
+fn main() {
+    let shape = std::env::var("FAITHSCOPE_BENCH_SHAPE").unwrap_or_else(|_| "0.5b".into());
+    let (n_prompt, n_decode, repeats) = if shape == "7b" { (64, 8, 1) } else { (256, 32, 2) };
+    if let Ok(q) = std::env::var(CHILD) {
+        let dir = PathBuf::from(std::env::var("FAITHSCOPE_QUANT_DIR").unwrap());
+        child(Quant::parse(&q).unwrap(), &dir, n_prompt, n_decode, repeats);
+        return;
+    }
+    let py = python();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = match std::env::var_os("FAITHSCOPE_BENCH_QUANT_MODEL") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let Ok(py) = &py else {
+                println!("NOTE: no Python with torch to write the checkpoint ({}); set FAITHSCOPE_PYTHON or FAITHSCOPE_BENCH_QUANT_MODEL", py.unwrap_err());
+                return;
+            };
+            let out = tmp.path().join(format!("qwen2-audio-{shape}-random"));
+            let tiny = repo().join("tests/fixtures/qwen2_audio/tiny-b");
+            match write_random(py, &shape, "bf16", &tiny, &out) {
+                Ok(s) => println!("checkpoint ({shape}, bf16): {s}"),
+                Err(e) => {
+                    println!("NOTE: could not write the {shape} checkpoint: {e}");
+                    return;
+                }
+            }
+            out
+        }
+    };
+    let shapes = Checkpoint::open(&dir).unwrap().shapes();
+    let free = available();
+    println!("\n## --quant on the {shape}-shaped random Qwen2-Audio (prompt {n_prompt}, decode {n_decode}, CPU)\n");
+    println!("| quant | weights (est.) | load | peak RSS | prefill tok/s | decode tok/s | decode vs f32 | decode vs PyTorch bf16 |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let torch = py
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|py| torch_speed(py, &dir, &prompt(n_prompt), n_decode, repeats, "bf16"));
+    let mut f32_decode = None;
+    for name in QUANT_NAMES {
+        let quant = Quant::parse(name).unwrap();
+        let est = weight_bytes(&shapes, quant, DType::F32);
+        if free.is_some_and(|f| est > f / 10 * 9) {
+            println!("| {name} | {} | skipped: more than the {} free | | | | | |", gb(est), gb(free.unwrap()));
+            continue;
+        }
+        let out = Command::new(std::env::current_exe().unwrap())
+            .env(CHILD, name)
+            .env("FAITHSCOPE_QUANT_DIR", &dir)
+            .output()
+            .unwrap();
+        let line = String::from_utf8_lossy(&out.stdout);
+        let Some(v) = line
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        else {
+            println!("| {name} | {} | failed: {} | | | | | |", gb(est), String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+            continue;
+        };
+        let s = Speed {
+            prefill: v["prefill"].as_f64().unwrap(),
+            decode: v["decode"].as_f64().unwrap(),
+            peak_rss: v["peak_rss"].as_u64(),
+        };
+        if quant == Quant::None {
+            f32_decode = Some(s.decode);
+        }
+        let vs = |base: Option<f64>| base.map(|b| format!("{:.2}x", s.decode / b)).unwrap_or_else(|| "n/a".into());
+        println!(
+            "| {name} | {} | {:.1} s | {} | {:.1} | {:.2} | {} | {} |",
+            gb(est),
+            v["load_s"].as_f64().unwrap(),
+            s.peak_rss.map(gb).unwrap_or_else(|| "n/a".into()),
+            s.prefill,
+            s.decode,
+            vs(f32_decode),
+            vs(torch.as_ref().ok().map(|t| t.decode)),
+        );
+    }
+    match &torch {
+        Ok(t) => println!(
+            "| PyTorch bf16 | | | {} | {:.1} | {:.2} | | 1.00x |",
+            t.peak_rss.map(gb).unwrap_or_else(|| "n/a".into()),
+            t.prefill,
+            t.decode
+        ),
+        Err(e) => println!("\nNOTE: the PyTorch bf16 baseline could not run: {e}"),
+    }
+}
