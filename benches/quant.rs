@@ -14,6 +14,7 @@ use std::time::Instant;
 use candle_core::{DType, Device};
 use faithscope::model::candle_backend::weight_bytes;
 use faithscope::model::qwen2_audio::Checkpoint;
+use faithscope::model::qwen2_audio::Quantizer;
 use faithscope::model::sampling::argmax;
 use faithscope::model::{KvCache, Quant, Qwen2Audio, Qwen2AudioConfig, QUANT_NAMES};
 use torch_baseline::{median, python, torch_speed, write_random, Speed};
@@ -40,8 +41,16 @@ fn child(quant: Quant, dir: &Path, n_prompt: usize, n_decode: usize, repeats: us
     let t0 = Instant::now();
     let config = Qwen2AudioConfig::from_dir(dir).unwrap();
     let ckpt = Checkpoint::open(dir).unwrap();
-    let model =
-        Qwen2Audio::load_from(config, ckpt, None, quant, &Device::Cpu, DType::F32, dir).unwrap();
+    let model = Qwen2Audio::load_from(
+        config,
+        ckpt,
+        None,
+        Quantizer::new(quant),
+        &Device::Cpu,
+        DType::F32,
+        dir,
+    )
+    .unwrap();
     let load_s = t0.elapsed().as_secs_f64();
     let ids = prompt(n_prompt);
     let (mut pre, mut dec) = (Vec::new(), Vec::new());
@@ -83,7 +92,11 @@ fn gb(b: u64) -> String {
 
 fn main() {
     let shape = std::env::var("FAITHSCOPE_BENCH_SHAPE").unwrap_or_else(|_| "0.5b".into());
-    let (n_prompt, n_decode, repeats) = if shape == "7b" { (64, 8, 1) } else { (256, 32, 2) };
+    let (n_prompt, n_decode, repeats) = if shape == "7b" {
+        (64, 8, 1)
+    } else {
+        (256, 32, 2)
+    };
     if let Ok(q) = std::env::var(CHILD) {
         let dir = PathBuf::from(std::env::var("FAITHSCOPE_QUANT_DIR").unwrap());
         child(Quant::parse(&q).unwrap(), &dir, n_prompt, n_decode, repeats);
@@ -124,7 +137,11 @@ fn main() {
         let quant = Quant::parse(name).unwrap();
         let est = weight_bytes(&shapes, quant, DType::F32);
         if free.is_some_and(|f| est > f / 10 * 9) {
-            println!("| {name} | {} | skipped: more than the {} free | | | | | |", gb(est), gb(free.unwrap()));
+            println!(
+                "| {name} | {} | skipped: more than the {} free | | | | | |",
+                gb(est),
+                gb(free.unwrap())
+            );
             continue;
         }
         let out = Command::new(std::env::current_exe().unwrap())
@@ -138,7 +155,14 @@ fn main() {
             .rev()
             .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         else {
-            println!("| {name} | {} | failed: {} | | | | | |", gb(est), String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+            println!(
+                "| {name} | {} | failed: {} | | | | | |",
+                gb(est),
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
             continue;
         };
         let s = Speed {
@@ -149,7 +173,10 @@ fn main() {
         if quant == Quant::None {
             f32_decode = Some(s.decode);
         }
-        let vs = |base: Option<f64>| base.map(|b| format!("{:.2}x", s.decode / b)).unwrap_or_else(|| "n/a".into());
+        let vs = |base: Option<f64>| {
+            base.map(|b| format!("{:.2}x", s.decode / b))
+                .unwrap_or_else(|| "n/a".into())
+        };
         println!(
             "| {name} | {} | {:.1} s | {} | {:.1} | {:.2} | {} | {} |",
             gb(est),

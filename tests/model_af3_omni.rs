@@ -113,7 +113,7 @@ fn load(case: &Case) -> Qwen2Audio {
         config,
         ckpt,
         adapter,
-        faithscope::model::Quant::None,
+        faithscope::model::qwen2_audio::Quantizer::new(faithscope::model::Quant::None),
         &Device::Cpu,
         DType::F32,
         &dir,

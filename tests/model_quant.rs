@@ -252,3 +252,105 @@ fn too_little_memory_picks_a_quantisation_or_says_how_much_is_needed() {
         "{e}"
     );
 }
+
+/// Warnings said while `f` runs.
+fn warnings_of<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let s = seen.clone();
+    let out = {
+        let _g =
+            faithscope::warn::install(Arc::new(move |m: &str| s.lock().unwrap().push(m.into())));
+        f()
+    };
+    let w = seen.lock().unwrap().clone();
+    (out, w)
+}
+
+fn load_cached(dir: &std::path::Path, cache: &std::path::Path) -> (CandleReasoner, Vec<String>) {
+    warnings_of(|| {
+        CandleReasoner::load_with(
+            dir,
+            &Device::Cpu,
+            DType::F32,
+            &LoadOptions {
+                quant: Quant::Q8_0,
+                quant_cache: Some(cache.to_path_buf()),
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap()
+    })
+}
+
+fn first_probs(m: &CandleReasoner) -> Vec<f32> {
+    let (clip, q, n) = items().remove(0);
+    let letters: Vec<String> = LETTERS[..n].iter().map(|s| s.to_string()).collect();
+    m.choice_probs(&ask(&clip, &q, Some("The answer is (")), &letters)
+        .unwrap()
+        .logprobs
+}
+
+#[test]
+fn quantised_weights_are_cached_and_a_bad_or_stale_cache_is_rebuilt() {
+    let cache = tempfile::tempdir().unwrap();
+    let model = tempfile::tempdir().unwrap();
+    let src = common::repo().join("samples/models/demo-faithful");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), model.path().join(e.file_name())).unwrap();
+        }
+    }
+    let files = |d: &std::path::Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    };
+    let quantising = |w: &[String]| {
+        w.iter()
+            .any(|m| m.contains("quantising the linear weights to q8_0"))
+    };
+
+    let (m, w) = load_cached(model.path(), cache.path());
+    assert!(quantising(&w), "{w:?}");
+    let want = first_probs(&m);
+    let written = files(cache.path());
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(written[0].extension().is_some_and(|x| x == "gguf"));
+
+    // read back: nothing quantised, the same numbers
+    let (m, w) = load_cached(model.path(), cache.path());
+    assert!(!quantising(&w), "{w:?}");
+    assert_eq!(first_probs(&m), want);
+
+    // cut short: said, rebuilt, the same numbers
+    let bytes = std::fs::read(&written[0]).unwrap();
+    std::fs::write(&written[0], &bytes[..bytes.len() / 2]).unwrap();
+    let (m, w) = load_cached(model.path(), cache.path());
+    assert!(
+        w.iter()
+            .any(|m| m.contains("unusable") && m.contains("rebuilding")),
+        "{w:?}"
+    );
+    assert!(quantising(&w));
+    assert_eq!(first_probs(&m), want);
+    assert_eq!(std::fs::read(&written[0]).unwrap().len(), bytes.len());
+
+    // not GGUF at all
+    std::fs::write(&written[0], b"garbage").unwrap();
+    let (_, w) = load_cached(model.path(), cache.path());
+    assert!(w.iter().any(|m| m.contains("not a GGUF file")), "{w:?}");
+
+    // the checkpoint changed: a new key, never the old blocks
+    let st = model.path().join("model.safetensors");
+    let f = std::fs::File::options().write(true).open(&st).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    drop(f);
+    let (_, w) = load_cached(model.path(), cache.path());
+    assert!(quantising(&w), "{w:?}");
+    assert_eq!(files(cache.path()).len(), 2);
+}

@@ -46,7 +46,14 @@ pub fn write_random(
 ) -> Result<String, String> {
     let st = Command::new(py)
         .arg(repo().join("tools/bench_torch_model.py"))
-        .args(["write-random", "--shape", shape, "--dtype", dtype, "--tokenizer-from"])
+        .args([
+            "write-random",
+            "--shape",
+            shape,
+            "--dtype",
+            dtype,
+            "--tokenizer-from",
+        ])
         .arg(tokenizer_from)
         .arg("--out")
         .arg(out)
@@ -117,4 +124,3 @@ pub fn torch_speed(
         peak_rss: v["peak_rss_kb"].as_u64().map(|kb| kb * 1024),
     })
 }
-

@@ -192,6 +192,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
                     caches: CacheOptions::default(),
                     adapter: args.remote.adapter.clone(),
                     quant: args.remote.quant,
+                    quant_cache: crate::model::quant_cache::default_dir(),
                 },
             )
             .with_context(|| format!("loading model {}", dir.display()))?;

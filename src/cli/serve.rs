@@ -117,6 +117,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             caches: CacheOptions::default(),
             adapter: args.adapter.clone(),
             quant: args.quant,
+            quant_cache: crate::model::quant_cache::default_dir(),
         },
     )
     .with_context(|| format!("loading the model {}", dir.display()))?;

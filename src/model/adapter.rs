@@ -54,6 +54,15 @@ pub fn resolve_adapter(model_dir: &Path, arg: &str) -> Result<PathBuf, ModelErro
     Ok(dir)
 }
 
+/// The files of an adapter folder that make its weights.
+pub fn files_of(dir: &Path) -> Vec<PathBuf> {
+    [ADAPTER_CONFIG, ADAPTER_WEIGHTS, NON_LORA]
+        .iter()
+        .map(|f| dir.join(f))
+        .filter(|p| p.is_file())
+        .collect()
+}
+
 #[derive(serde::Deserialize)]
 struct AdapterConfig {
     #[serde(default)]

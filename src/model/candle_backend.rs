@@ -14,8 +14,9 @@ use super::chat_template::ChatTemplate;
 use super::config::{Arch, Qwen2AudioConfig};
 use super::prefix_cache::{ClipCache, ClipKey, PrefixCache, PrefixState};
 use super::prompt::{self, Prompt};
+use super::quant_cache::QuantCache;
 use super::qwen2_audio::Checkpoint;
-use super::qwen2_audio::{KvCache, Quant, Qwen2Audio};
+use super::qwen2_audio::{KvCache, Quant, Quantizer, Qwen2Audio};
 use super::sampling::{log_softmax, Flow, Sampler, TextEmitter};
 use super::tokenizer::{DecodeStream, Tokenizer};
 use super::{
@@ -54,6 +55,9 @@ pub struct LoadOptions {
     pub adapter: Option<String>,
     /// Quantisation of the linear weights.
     pub quant: Quant,
+    /// Where quantised weights are cached between loads (`None`: not cached); the command line
+    /// gives [`quant_cache::default_dir`](super::quant_cache::default_dir).
+    pub quant_cache: Option<PathBuf>,
 }
 
 impl CacheOptions {
@@ -268,15 +272,35 @@ impl CandleReasoner {
             .map(|a| resolve_adapter(dir, a).and_then(|d| Adapter::open(&d)))
             .transpose()?;
         let adapter_name = adapter.as_ref().map(Adapter::name);
-        let model = Qwen2Audio::load_from(config, ckpt, adapter, quant, device, dtype, dir)?;
+        let mut q = Quantizer::new(quant);
+        if let (Some(cache_dir), true) = (&opts.quant_cache, quant != Quant::None) {
+            let mut files: Vec<PathBuf> = ckpt.files().to_vec();
+            files.push(dir.join("config.json"));
+            if let Some(a) = &adapter {
+                files.extend(super::adapter::files_of(a.dir()));
+            }
+            let stem = name_of(dir)
+                + &adapter_name
+                    .as_deref()
+                    .map(|a| format!("+{a}"))
+                    .unwrap_or_default();
+            let cache = QuantCache::open(cache_dir, &stem, &files, quant);
+            if !cache.is_hit() {
+                crate::warn::warn(&format!(
+                    "quantising the linear weights to {} (first load of this checkpoint; the \
+                     blocks are kept in {} for the next ones)",
+                    quant.name(),
+                    cache.path().display()
+                ));
+            }
+            q = q.with_cache(cache);
+        }
+        let model = Qwen2Audio::load_from(config, ckpt, adapter, q, device, dtype, dir)?;
         let t = &model.config().text_config;
         let per_position =
             (t.num_hidden_layers * 2 * t.kv_heads() * t.head_size() * dtype.size_in_bytes()).max(1);
         let prefix_positions = caches.prefix_bytes / per_position;
-        let mut name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| dir.display().to_string());
+        let mut name = name_of(dir);
         if let Some(a) = adapter_name {
             name = format!("{name}+{a}");
         }
@@ -465,6 +489,13 @@ impl CandleReasoner {
     fn remember(&self, clip: &Option<ClipKey>, ids: Vec<u32>, cache: KvCache) {
         lock(&self.prefixes).insert(clip.clone(), ids, cache);
     }
+}
+
+/// A model folder's name.
+fn name_of(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| dir.display().to_string())
 }
 
 /// Bytes the weights of `shapes` take once loaded with `quant` in `dtype`: the linear layers'

@@ -11,6 +11,7 @@ pub mod config;
 pub mod openai;
 pub mod prefix_cache;
 pub mod prompt;
+pub mod quant_cache;
 pub mod qwen2_audio;
 pub mod remote;
 pub mod resolve;

@@ -287,6 +287,7 @@ pub fn open_model(spec: &ModelSpec) -> Result<Box<dyn super::Reasoner>, ModelErr
             caches: CacheOptions::default(),
             adapter: spec.adapter.clone(),
             quant: spec.quant,
+            quant_cache: super::quant_cache::default_dir(),
         },
     )
     .map_err(|e| ModelError::Load(format!("loading model {}: {e}", dir.display())))?;

@@ -22,7 +22,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 pub use decoder::KvCache;
-pub use ops::{Quant, QUANT_NAMES};
+pub use ops::{Quant, Quantizer, QUANT_NAMES};
 pub use weights::Checkpoint;
 
 use super::config::{Arch, Qwen2AudioConfig};
@@ -126,21 +126,30 @@ impl Qwen2Audio {
         }
         let config = Qwen2AudioConfig::from_dir(dir)?;
         let ckpt = Checkpoint::open(dir)?;
-        Self::load_from(config, ckpt, None, Quant::None, device, dtype, dir)
+        Self::load_from(
+            config,
+            ckpt,
+            None,
+            Quantizer::new(Quant::None),
+            device,
+            dtype,
+            dir,
+        )
     }
 
     /// Builds the model of `config` from an opened checkpoint, with a LoRA adapter merged at
-    /// load when given, its linear weights quantised as `quant` says (activations are then f32:
-    /// `dtype` must be f32).
+    /// load when given, its linear weights quantised by `q` (activations are then f32: `dtype`
+    /// must be f32).
     pub fn load_from(
         config: Qwen2AudioConfig,
         ckpt: Checkpoint,
         adapter: Option<super::adapter::Adapter>,
-        quant: Quant,
+        q: Quantizer,
         device: &Device,
         dtype: DType,
         dir: &Path,
     ) -> Result<Self, ModelError> {
+        let quant = q.kind();
         if quant != Quant::None && dtype != DType::F32 {
             return Err(ModelError::Load(format!(
                 "--quant {} computes in f32; drop --dtype {dtype:?} (the weights are read \
@@ -148,7 +157,6 @@ impl Qwen2Audio {
                 quant.name()
             )));
         }
-        let q = ops::Quantizer::new(quant);
         let prefixes = prefixes_for(&config, &ckpt);
         let label = config.arch().label();
         let fail = |e: candle_core::Error| {
@@ -171,6 +179,11 @@ impl Qwen2Audio {
         };
         if let Some(note) = q.fallback_note() {
             crate::warn::warn(&note);
+        }
+        if let Some(c) = q.cache() {
+            if let Err(e) = c.finish() {
+                crate::warn::warn(&format!("the quantised weights are not cached: {e}"));
+            }
         }
         Ok(m)
     }

@@ -120,10 +120,11 @@ impl Quant {
 
 /// Quantises weights as the model is built and remembers the tensors that could not take the
 /// asked-for block type.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Quantizer {
     quant: Quant,
     fell_back: std::sync::Mutex<Vec<String>>,
+    cache: Option<crate::model::quant_cache::QuantCache>,
 }
 
 impl Quantizer {
@@ -132,7 +133,51 @@ impl Quantizer {
         Self {
             quant,
             fell_back: Default::default(),
+            cache: None,
         }
+    }
+
+    /// Reads blocks from `cache` where it has them and records the ones quantised here.
+    pub fn with_cache(mut self, cache: crate::model::quant_cache::QuantCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> Quant {
+        self.quant
+    }
+
+    /// The cache, if any.
+    pub fn cache(&self) -> Option<&crate::model::quant_cache::QuantCache> {
+        self.cache.as_ref()
+    }
+
+    /// The cached blocks of weight `name` ([out_dim, in_dim]) as a layer with `bias`.
+    fn cached(
+        &self,
+        name: &str,
+        out_dim: usize,
+        in_dim: usize,
+        bias: Option<Tensor>,
+        dev: &candle_core::Device,
+    ) -> Result<Option<QLinear>> {
+        let Some(q) = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(&format!("{name}.weight"), dev))
+        else {
+            return Ok(None);
+        };
+        if q.shape().dims() != [out_dim, in_dim] {
+            return Ok(None);
+        }
+        let q = std::sync::Arc::new(q);
+        Ok(Some(QLinear::Quant {
+            w: QMatMul::from_arc(q.clone())?,
+            blocks: q,
+            b: bias.map(|b| b.to_dtype(DType::F32)).transpose()?,
+        }))
     }
 
     /// What fell back, as one message (`None` when nothing did).
@@ -161,12 +206,23 @@ impl Quantizer {
         bias: bool,
         vb: candle_nn::VarBuilder,
     ) -> Result<QLinear> {
+        let name = vb.prefix();
+        if self.quant != Quant::None && vb.contains_tensor("weight") {
+            let b = if bias {
+                Some(vb.get(out_dim, "bias")?)
+            } else {
+                None
+            };
+            if let Some(l) = self.cached(&name, out_dim, in_dim, b, vb.device())? {
+                return Ok(l);
+            }
+        }
         let dense = if bias {
             candle_nn::linear(in_dim, out_dim, vb.clone())?
         } else {
             candle_nn::linear_no_bias(in_dim, out_dim, vb.clone())?
         };
-        self.quantize_linear(dense, &vb.prefix())
+        self.quantize_linear(dense, &name)
     }
 
     /// `dense` quantised when asked for (`name` for messages).
@@ -175,7 +231,10 @@ impl Quantizer {
             return Ok(QLinear::Dense(dense));
         };
         let w = dense.weight();
-        let width = w.dim(D::Minus1)?;
+        let (out_dim, width) = w.dims2()?;
+        if let Some(l) = self.cached(name, out_dim, width, dense.bias().cloned(), w.device())? {
+            return Ok(l);
+        }
         let kind = if width % want.block_size() == 0 {
             want
         } else if width % small.block_size() == 0 {
@@ -186,6 +245,9 @@ impl Quantizer {
             return Ok(QLinear::Dense(dense));
         };
         let q = std::sync::Arc::new(QTensor::quantize(&w.to_dtype(DType::F32)?, kind)?);
+        if let Some(c) = &self.cache {
+            c.put(&format!("{name}.weight"), q.clone());
+        }
         Ok(QLinear::Quant {
             w: QMatMul::from_arc(q.clone())?,
             blocks: q,
