@@ -516,11 +516,16 @@ pub fn weight_bytes(shapes: &[(String, Vec<usize>)], quant: Quant, dtype: DType)
                 && n.ends_with(".weight")
                 && !n.contains("embed")
                 && !n.contains("multi_modal_projector");
+            let other = if n.contains("embed_tokens") && quant != Quant::None {
+                2.0 // kept in f16 with quantised weights
+            } else {
+                dense
+            };
             elems
                 * if linear {
                     quant.bytes_per_weight(dense)
                 } else {
-                    dense
+                    other
                 }
         })
         .sum();

@@ -268,6 +268,8 @@ pub struct TextModel {
     norm: RmsNorm,
     lm_head: QLinear,
     rope: Rope,
+    /// The activations' dtype (the embedding table may be stored narrower).
+    dtype: DType,
 }
 
 impl TextModel {
@@ -282,8 +284,15 @@ impl TextModel {
         vb_head: VarBuilder,
         q: &Quantizer,
     ) -> Result<Self> {
-        let embed_tokens =
+        let mut embed_tokens =
             candle_nn::embedding(cfg.vocab_size, cfg.hidden_size, vb_model.pp("embed_tokens"))?;
+        let dtype = vb_model.dtype();
+        if q.kind() != super::ops::Quant::None {
+            // With quantised weights the embedding table is kept in f16 (half of f32; a 7B's is
+            // 2.6 GB in f32): rows are read in f16 and widened, which the quality tests measure.
+            let table = embed_tokens.embeddings().to_dtype(DType::F16)?;
+            embed_tokens = Embedding::new(table, cfg.hidden_size);
+        }
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| DecoderLayer::load(cfg, vb_model.pp("layers").pp(i), q))
             .collect::<Result<Vec<_>>>()?;
@@ -300,13 +309,14 @@ impl TextModel {
             layers,
             norm: RmsNorm::load(cfg.hidden_size, cfg.rms_norm_eps, vb_model.pp("norm"))?,
             lm_head,
+            dtype,
             rope: Rope::new(cfg, vb_model.device())?,
         })
     }
 
     /// Token embeddings [len, hidden] of `ids` (a 1-D u32 tensor).
     pub fn embed(&self, ids: &Tensor) -> Result<Tensor> {
-        self.embed_tokens.forward(ids)
+        self.embed_tokens.forward(ids)?.to_dtype(self.dtype)
     }
 
     /// Runs `embeds` [1, t, hidden] after the cache's positions and appends to the cache;
