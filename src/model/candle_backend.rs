@@ -491,6 +491,184 @@ impl CandleReasoner {
     }
 }
 
+/// One sequence being decoded: its prompt, sampler, text so far and decoder state.
+struct Job<'a> {
+    p: Prepared,
+    params: &'a GenParams,
+    on_delta: &'a mut dyn FnMut(&str) -> ControlFlow<()>,
+    sampler: Sampler,
+    emitter: TextEmitter,
+    stream: DecodeStream,
+    cache: KvCache,
+    /// Next-token logits (f32, 1-D).
+    logits: Tensor,
+    /// Every id the cache holds.
+    fed: Vec<u32>,
+    tokens: Vec<u32>,
+    /// Why it ended; `None` while it runs.
+    stop: Option<StopReason>,
+}
+
+impl Job<'_> {
+    /// Samples the next token from the current logits and streams its text; returns the token
+    /// to feed next, or `None` once the sequence has ended.
+    fn advance(
+        &mut self,
+        tok: &Tokenizer,
+        ends: &[u32],
+        max_ctx: usize,
+    ) -> Result<Option<u32>, ModelError> {
+        if self.tokens.len() >= self.params.max_tokens {
+            self.stop = Some(StopReason::MaxTokens);
+            return Ok(None);
+        }
+        let next = self.sampler.sample(&self.logits)?;
+        self.tokens.push(next);
+        if ends.contains(&next) {
+            self.stop = Some(StopReason::EndToken);
+            return Ok(None);
+        }
+        let flow = match self.stream.step(tok, next)? {
+            Some(delta) => self.emitter.push(&delta, self.on_delta),
+            None => Flow::Continue,
+        };
+        self.stop = match flow {
+            Flow::StopString => Some(StopReason::StopString),
+            Flow::Cancelled => Some(StopReason::Cancelled),
+            Flow::Continue
+                if self.tokens.len() >= self.params.max_tokens || self.fed.len() >= max_ctx =>
+            {
+                Some(StopReason::MaxTokens)
+            }
+            Flow::Continue => None,
+        };
+        Ok(self.stop.is_none().then_some(next))
+    }
+
+    /// The text's end (the undecoded bytes, a held-back stop-string prefix) and the result.
+    fn finish(
+        mut self,
+        tok: &Tokenizer,
+    ) -> Result<(Generation, Prepared, Vec<u32>, KvCache), ModelError> {
+        let mut stop = self.stop.unwrap_or(StopReason::MaxTokens);
+        if matches!(stop, StopReason::EndToken | StopReason::MaxTokens) {
+            if let Some(rest) = self.stream.flush(tok)? {
+                if self.emitter.push(&rest, self.on_delta) == Flow::StopString {
+                    stop = StopReason::StopString;
+                }
+            }
+            self.emitter.finish(self.on_delta);
+        }
+        let gen = Generation {
+            text: self.emitter.text().to_string(),
+            tokens: self.tokens,
+            stop,
+            reasoning: String::new(),
+        };
+        Ok((gen, self.p, self.fed, self.cache))
+    }
+}
+
+/// A conversation to decode, its parameters and where its text streams to.
+type Request<'a> = (
+    &'a Conversation,
+    &'a GenParams,
+    &'a mut dyn FnMut(&str) -> ControlFlow<()>,
+);
+
+impl CandleReasoner {
+    /// Decodes several conversations together: each is prefilled on its own (from the longest
+    /// cached prefix), then every step feeds one token of each running sequence through the
+    /// decoder at once ([`Qwen2Audio::forward_ids_batch`]); a sequence that ends leaves the
+    /// batch. Each result is what decoding it alone gives (greedy tokens identical); one
+    /// sequence's error does not stop the others.
+    fn generate_many<'a>(&self, requests: Vec<Request<'a>>) -> Vec<Result<Generation, ModelError>> {
+        let max_ctx = self.max_context();
+        let ends = self.tok.end_tokens();
+        let mut slots: Vec<Result<Job<'a>, ModelError>> = requests
+            .into_iter()
+            .map(|(conv, params, on_delta)| {
+                let sampler = Sampler::new(params)?;
+                let p = self.prepare(conv)?;
+                let (logits, cache) = self.prefill(&p)?;
+                Ok(Job {
+                    fed: p.prompt.ids.clone(),
+                    p,
+                    params,
+                    on_delta,
+                    sampler,
+                    emitter: TextEmitter::new(&params.stop),
+                    stream: DecodeStream::new(),
+                    cache,
+                    logits,
+                    tokens: Vec::new(),
+                    stop: None,
+                })
+            })
+            .collect();
+        loop {
+            let mut stepping = Vec::new();
+            let mut ids = Vec::new();
+            for (i, slot) in slots.iter_mut().enumerate() {
+                let Ok(job) = slot else { continue };
+                if job.stop.is_some() {
+                    continue;
+                }
+                match job.advance(&self.tok, &ends, max_ctx) {
+                    Ok(Some(next)) => {
+                        stepping.push(i);
+                        ids.push(next);
+                    }
+                    Ok(None) => {}
+                    Err(e) => *slot = Err(e),
+                }
+            }
+            if stepping.is_empty() {
+                break;
+            }
+            let job = |slots: &mut Vec<Result<Job<'a>, ModelError>>, i: usize| match &mut slots[i] {
+                Ok(j) => std::mem::take(&mut j.cache),
+                Err(_) => KvCache::new(),
+            };
+            let mut caches: Vec<KvCache> = stepping.iter().map(|&i| job(&mut slots, i)).collect();
+            let logits = match self.model.forward_ids_batch(&ids, &mut caches) {
+                Ok(l) => l,
+                Err(e) => {
+                    // the step failed for all of them: the first keeps the error itself
+                    let text = e.to_string();
+                    let mut first = Some(e);
+                    for &i in &stepping {
+                        slots[i] = Err(first
+                            .take()
+                            .unwrap_or_else(|| ModelError::Compute(text.clone())));
+                    }
+                    continue;
+                }
+            };
+            lock(&self.stats).tokens_computed += stepping.len() as u64;
+            for (row, (&i, cache)) in stepping.iter().zip(caches).enumerate() {
+                let Ok(j) = &mut slots[i] else { continue };
+                j.cache = cache;
+                match logits.get(row) {
+                    Ok(l) => {
+                        j.logits = l;
+                        j.fed.push(ids[row]);
+                    }
+                    Err(e) => slots[i] = Err(compute_err("batched decode step")(e)),
+                }
+            }
+        }
+        slots
+            .into_iter()
+            .map(|slot| {
+                let (gen, p, fed, cache) = slot?.finish(&self.tok)?;
+                self.remember(&p.clip, fed, cache);
+                Ok(gen)
+            })
+            .collect()
+    }
+}
+
 /// A model folder's name.
 fn name_of(dir: &Path) -> String {
     dir.file_name()
@@ -634,60 +812,26 @@ impl Reasoner for CandleReasoner {
         params: &GenParams,
         on_delta: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, ModelError> {
-        let mut sampler = Sampler::new(params)?;
-        let p = self.prepare(conv)?;
-        let max_ctx = self.max_context();
-        let ends = self.tok.end_tokens();
-        let mut emitter = TextEmitter::new(&params.stop);
-        let mut stream = DecodeStream::new();
-        let (mut logits, mut cache) = self.prefill(&p)?;
-        let mut fed = p.prompt.ids.clone();
-        let mut tokens = Vec::new();
-        let mut stop = StopReason::MaxTokens;
-        while tokens.len() < params.max_tokens {
-            let next = sampler.sample(&logits)?;
-            tokens.push(next);
-            if ends.contains(&next) {
-                stop = StopReason::EndToken;
-                break;
-            }
-            let flow = match stream.step(&self.tok, next)? {
-                Some(delta) => emitter.push(&delta, on_delta),
-                None => Flow::Continue,
-            };
-            match flow {
-                Flow::Continue => {}
-                Flow::StopString => {
-                    stop = StopReason::StopString;
-                    break;
-                }
-                Flow::Cancelled => {
-                    stop = StopReason::Cancelled;
-                    break;
-                }
-            }
-            if tokens.len() >= params.max_tokens || fed.len() >= max_ctx {
-                break;
-            }
-            logits = self.model.forward_ids_last(&[next], &mut cache)?;
-            fed.push(next);
-            lock(&self.stats).tokens_computed += 1;
-        }
-        if matches!(stop, StopReason::EndToken | StopReason::MaxTokens) {
-            if let Some(rest) = stream.flush(&self.tok)? {
-                if emitter.push(&rest, on_delta) == Flow::StopString {
-                    stop = StopReason::StopString;
-                }
-            }
-            emitter.finish(on_delta);
-        }
-        self.remember(&p.clip, fed, cache);
-        Ok(Generation {
-            text: emitter.text().to_string(),
-            tokens,
-            stop,
-            reasoning: String::new(),
-        })
+        let mut out = self.generate_many(vec![(conv, params, on_delta)]);
+        out.pop()
+            .unwrap_or_else(|| Err(ModelError::Compute("no generation came back".into())))
+    }
+
+    fn generate_batch(
+        &self,
+        requests: &[(Conversation, GenParams)],
+    ) -> Vec<Result<Generation, ModelError>> {
+        let mut quiet: Vec<_> = requests
+            .iter()
+            .map(|_| |_: &str| ControlFlow::Continue(()))
+            .collect();
+        self.generate_many(
+            requests
+                .iter()
+                .zip(quiet.iter_mut())
+                .map(|((c, p), d)| (c, p, d as &mut dyn FnMut(&str) -> ControlFlow<()>))
+                .collect(),
+        )
     }
 
     fn choice_probs(

@@ -194,6 +194,20 @@ pub trait Reasoner: Send + Sync {
         on_delta: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, ModelError>;
 
+    /// Several generations without streaming, in order, each as [`Reasoner::generate`] gives
+    /// it alone (greedy tokens identical). A backend that can decode several sequences per step
+    /// (the candle one) does so; the default runs them one after another. One request's error
+    /// does not stop the others.
+    fn generate_batch(
+        &self,
+        requests: &[(Conversation, GenParams)],
+    ) -> Vec<Result<Generation, ModelError>> {
+        requests
+            .iter()
+            .map(|(c, p)| self.generate(c, p, &mut |_| ControlFlow::Continue(())))
+            .collect()
+    }
+
     /// The next-token distribution after the conversation (whose open assistant turn ends with
     /// an answer cue such as `The answer is (`), restricted to `letters`, in one forward step.
     fn choice_probs(

@@ -154,31 +154,64 @@ impl Attention {
         layer: usize,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
-        let split = |y: Tensor, n: usize| {
-            y.reshape((b, t, n, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let q = split(self.q_proj.forward(x)?, self.heads)?;
-        let k = split(self.k_proj.forward(x)?, self.kv_heads)?;
-        let v = split(self.v_proj.forward(x)?, self.kv_heads)?;
+        let q = self.heads_of(self.q_proj.forward(x)?, b, t, self.heads)?;
+        let k = self.heads_of(self.k_proj.forward(x)?, b, t, self.kv_heads)?;
+        let v = self.heads_of(self.v_proj.forward(x)?, b, t, self.kv_heads)?;
         let q = super::ops::rope(&q, &step.cos, &step.sin)?;
         let k = super::ops::rope(&k, &step.cos, &step.sin)?;
         let (k, v) = cache.append(layer, k, v)?;
+        let o = self.attend(&q, &k, &v, step.mask.as_ref())?;
+        self.o_proj.forward(&o)
+    }
+
+    /// One new position for each of `b` sequences: `x` [b, 1, hidden], row `i` after the
+    /// positions of `caches[i]`, rotated by `ropes[i]`. The projections run on all rows at once
+    /// (the weights are read once per step, not once per sequence); attention reads each
+    /// sequence's own cache, so sequences of different lengths need no padding or mask.
+    fn forward_batch(
+        &self,
+        x: &Tensor,
+        ropes: &[(Tensor, Tensor)],
+        caches: &mut [KvCache],
+        layer: usize,
+    ) -> Result<Tensor> {
+        let (b, _, _) = x.dims3()?;
+        let q = self.heads_of(self.q_proj.forward_decode(x)?, b, 1, self.heads)?;
+        let k = self.heads_of(self.k_proj.forward_decode(x)?, b, 1, self.kv_heads)?;
+        let v = self.heads_of(self.v_proj.forward_decode(x)?, b, 1, self.kv_heads)?;
+        let mut outs = Vec::with_capacity(b);
+        for (i, (cache, (cos, sin))) in caches.iter_mut().zip(ropes).enumerate() {
+            let qi = super::ops::rope(&q.narrow(0, i, 1)?, cos, sin)?;
+            let ki = super::ops::rope(&k.narrow(0, i, 1)?, cos, sin)?;
+            let (ki, vi) = cache.append(layer, ki, v.narrow(0, i, 1)?.contiguous()?)?;
+            outs.push(self.attend(&qi, &ki, &vi, None)?);
+        }
+        self.o_proj.forward_decode(&Tensor::cat(&outs, 0)?)
+    }
+
+    /// [b, t, n * head_dim] projections as [b, n, t, head_dim] heads.
+    fn heads_of(&self, y: Tensor, b: usize, t: usize, n: usize) -> Result<Tensor> {
+        y.reshape((b, t, n, self.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()
+    }
+
+    /// Scaled dot-product attention of queries [b, heads, t, d] over keys and values
+    /// [b, kv_heads, s, d] with an additive f32 `mask` [t, s]: [b, t, heads * d].
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let (b, _, t, _) = q.dims4()?;
         let rep = self.heads / self.kv_heads;
-        let (k, v) = (repeat_kv(&k, rep)?, repeat_kv(&v, rep)?);
+        let (k, v) = (repeat_kv(k, rep)?, repeat_kv(v, rep)?);
         let scale = (self.head_dim as f64).powf(-0.5);
         let w = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
-        let w = match &step.mask {
+        let w = match mask {
             Some(m) => w.broadcast_add(m)?,
             None => w,
         };
         let w = super::ops::softmax_last_dim(&w)?.to_dtype(q.dtype())?;
-        let o = w
-            .matmul(&v)?
+        w.matmul(&v)?
             .transpose(1, 2)?
-            .reshape((b, t, self.heads * self.head_dim))?;
-        self.o_proj.forward(&o)
+            .reshape((b, t, self.heads * self.head_dim))
     }
 }
 
@@ -210,9 +243,17 @@ impl Mlp {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let g = self.gate_proj.forward(x)?.silu()?;
-        self.down_proj.forward(&(g * self.up_proj.forward(x)?)?)
+    /// The MLP; `decode` rows (one per sequence of a batch) use [`QLinear::forward_decode`].
+    fn forward(&self, x: &Tensor, decode: bool) -> Result<Tensor> {
+        let lin = |l: &QLinear, x: &Tensor| {
+            if decode {
+                l.forward_decode(x)
+            } else {
+                l.forward(x)
+            }
+        };
+        let g = lin(&self.gate_proj, x)?.silu()?;
+        lin(&self.down_proj, &(g * lin(&self.up_proj, x)?)?)
     }
 }
 
@@ -235,20 +276,19 @@ impl DecoderLayer {
         })
     }
 
+    /// The layer around an attention pass `attn` (of the normed input); `decode` as in
+    /// [`Mlp::forward`].
     fn forward(
         &self,
         x: &Tensor,
-        step: &Step,
-        cache: &mut KvCache,
-        layer: usize,
+        decode: bool,
+        attn: impl FnOnce(&Attention, &Tensor) -> Result<Tensor>,
     ) -> Result<Tensor> {
-        let h = self
-            .self_attn
-            .forward(&self.input_layernorm.forward(x)?, step, cache, layer)?;
+        let h = attn(&self.self_attn, &self.input_layernorm.forward(x)?)?;
         let x = (x + h)?;
         let h = self
             .mlp
-            .forward(&self.post_attention_layernorm.forward(&x)?)?;
+            .forward(&self.post_attention_layernorm.forward(&x)?, decode)?;
         x + h
     }
 }
@@ -348,7 +388,7 @@ impl TextModel {
         let mut work = cache.clone();
         let mut x = embeds.clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x, &step, &mut work, i)?;
+            x = layer.forward(&x, false, |a, x| a.forward(x, &step, &mut work, i))?;
         }
         work.len = offset + t;
         *cache = work;
@@ -359,5 +399,27 @@ impl TextModel {
     /// Logits in f32 of final hidden states [n, hidden] -> [n, vocab].
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         self.lm_head.forward(hidden)?.to_dtype(DType::F32)
+    }
+
+    /// One decode step of several sequences: `embeds` [b, 1, hidden], row `i` the next input of
+    /// the sequence in `caches[i]`; appends to every cache and returns f32 logits [b, vocab].
+    /// Each row's logits are those of decoding its sequence alone (the same kernels per row);
+    /// on error no cache changes.
+    pub fn step_batch(&self, embeds: &Tensor, caches: &mut [KvCache]) -> Result<Tensor> {
+        let ropes = caches
+            .iter()
+            .map(|c| self.rope.tables(c.len(), 1, embeds.dtype()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut work = caches.to_vec();
+        let mut x = embeds.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(&x, true, |a, x| a.forward_batch(x, &ropes, &mut work, i))?;
+        }
+        for w in &mut work {
+            w.len += 1;
+        }
+        caches.clone_from_slice(&work);
+        let h = self.norm.forward(&x.squeeze(1)?)?;
+        self.lm_head.forward_decode(&h)?.to_dtype(DType::F32)
     }
 }

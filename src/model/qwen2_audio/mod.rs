@@ -518,6 +518,35 @@ impl Qwen2Audio {
         self.forward_embeds_last(&e, cache)
     }
 
+    /// One decode step of several sequences at once: `ids[i]` is the next input token of the
+    /// sequence whose state is `caches[i]` (of any lengths). Returns f32 logits [b, vocab], row
+    /// `i` as [`forward_ids_last`](Self::forward_ids_last) gives it for that sequence alone;
+    /// every cache grows by one. On error no cache changes.
+    pub fn forward_ids_batch(
+        &self,
+        ids: &[u32],
+        caches: &mut [KvCache],
+    ) -> Result<Tensor, ModelError> {
+        if ids.len() != caches.len() || ids.is_empty() {
+            return Err(ModelError::Input(format!(
+                "a batched decode step needs one token per sequence: {} tokens, {} sequences",
+                ids.len(),
+                caches.len()
+            )));
+        }
+        let max = self.config.max_positions();
+        if let Some(c) = caches.iter().find(|c| c.len() + 1 > max) {
+            return Err(ModelError::Input(format!(
+                "a sequence of {} cached tokens has no room left in the model's context of {max} \
+                 tokens",
+                c.len()
+            )));
+        }
+        let f = compute("decoder forward (batch)");
+        let e = self.embed_tokens(ids)?.unsqueeze(1).map_err(&f)?;
+        self.text.step_batch(&e, caches).map_err(f)
+    }
+
     /// Batched audio tower for training: `mel` [b, n_mels, window] in the model dtype whose
     /// item `i` has `valid_frames[i]` real frames; returns all [b, window / 4, hidden]
     /// embeddings (the first `audio_tokens_for_frames(valid_frames[i])` rows of item `i` are

@@ -279,28 +279,41 @@ pub enum QLinear {
     },
 }
 
-impl Module for QLinear {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl QLinear {
+    /// The product for decode rows, one per sequence of a batch: quantised weights always use
+    /// the block dot products (as a single decode row does), so that each row's result is the
+    /// one it gets decoded alone; candle's kernel reads each weight block once per tile of rows.
+    pub fn forward_decode(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             QLinear::Dense(l) => l.forward(x),
-            QLinear::Quant { w, blocks, b } => {
-                let rows = x.elem_count() / x.dim(D::Minus1)?.max(1);
-                // Many rows: the weights dequantised once and an f32 product, so that only the
-                // weights are rounded (the block dot products also round the activations to
-                // 8 bits, which moves the sharp attention of small models by up to 0.09 in
-                // letter probability). One row (a decode step): the block dot products, whose
-                // speed is the point of quantising.
-                let y = if rows > 1 {
-                    let full = blocks.dequantize(x.device())?;
-                    x.broadcast_matmul(&full.t()?)?
-                } else {
-                    w.forward(&x.contiguous()?)?
-                };
+            QLinear::Quant { w, b, .. } => {
+                let y = w.forward(&x.contiguous()?)?;
                 match b {
                     Some(b) => y.broadcast_add(b),
                     None => Ok(y),
                 }
             }
+        }
+    }
+}
+
+impl Module for QLinear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            QLinear::Quant { blocks, b, .. } if x.elem_count() > x.dim(D::Minus1)? => {
+                // Many rows: the weights dequantised once and an f32 product, so that only the
+                // weights are rounded (the block dot products also round the activations to
+                // 8 bits, which moves the sharp attention of small models by up to 0.09 in
+                // letter probability). One row (a decode step): the block dot products, whose
+                // speed is the point of quantising.
+                let full = blocks.dequantize(x.device())?;
+                let y = x.broadcast_matmul(&full.t()?)?;
+                match b {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            }
+            _ => self.forward_decode(x),
         }
     }
 }
