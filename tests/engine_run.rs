@@ -220,3 +220,43 @@ fn bad_arguments_get_clear_errors() {
     ]);
     assert!(e.contains("/no/such/protocol.toml"), "{e}");
 }
+
+#[test]
+fn batched_decoding_gives_the_trials_of_one_at_a_time() {
+    // the embedded synthetic clips, so that this runs wherever the repository is
+    let data = common::repo().join("samples/synth-test");
+    let tmp = tempfile::tempdir().unwrap();
+    let protocol = short_lanham(tmp.path());
+    let run = |batch: &str| {
+        let out = tmp.path().join(format!("batch-{batch}"));
+        let mut a = args(&data, &protocol, &out);
+        a.extend(["--batch".to_string(), batch.to_string()]);
+        let o = Command::new(bin()).args(&a).output().unwrap();
+        assert!(
+            o.status.success(),
+            "--batch {batch}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    };
+    let one = run("1");
+    let many = run("6");
+    for f in ["chains.jsonl", "trials.jsonl", "errors.jsonl"] {
+        assert_same_runs(&one, &many, f);
+    }
+    let trials = common::run_lines(&one, "trials.jsonl");
+    // mistakes and paraphrases of two chains per item: the generations that are batched
+    for k in ["adding_mistakes", "paraphrasing"] {
+        assert!(
+            trials.iter().filter(|t| t["intervention"] == k).count() >= 6,
+            "too few {k} trials to compare"
+        );
+    }
+    let o = Command::new(bin())
+        .args(args(&data, &protocol, &tmp.path().join("zero")))
+        .args(["--batch", "0"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--batch 0"));
+}

@@ -65,6 +65,11 @@ pub struct RunArgs {
     /// Weight dtype: f32, f16 or bf16 (default f32 on CPU, bf16 on a GPU).
     #[arg(long)]
     pub dtype: Option<String>,
+    /// Sequences decoded per step where a chain's trials need many generations (chains,
+    /// mistakes and their continuations, paraphrases); results are the same as one at a time.
+    /// Default: 8 on the CPU, 16 on a GPU, 1 for a server (which batches on its side).
+    #[arg(long, value_name = "N")]
+    pub batch: Option<usize>,
     /// No progress (a bar on a terminal, otherwise a line per 1% of the items with the ETA)
     /// and no summary.
     #[arg(long)]
@@ -199,12 +204,27 @@ fn mistake_source(spec: &str) -> anyhow::Result<MistakeSource> {
     })
 }
 
+/// `--batch` when not given: a server batches concurrent requests itself; a GPU has room for
+/// more sequences per step than a CPU.
+fn default_batch(m: &Manifest) -> usize {
+    if crate::model::remote::is_url(&m.model) {
+        1
+    } else if m.device == "cpu" {
+        8
+    } else {
+        16
+    }
+}
+
 fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
 /// Runs the subcommand.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    if args.batch == Some(0) {
+        anyhow::bail!("--batch 0: give at least 1 sequence per step (1 decodes one at a time)");
+    }
     let (mut store, manifest, model) = match &args.resume {
         Some(dir) => {
             let (mut store, m) = RunStore::open(dir)?;
@@ -308,7 +328,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         &plan,
         manifest.seed,
         manifest.chains,
-    );
+    )
+    .with_batch(args.batch.unwrap_or_else(|| default_batch(&manifest)));
     let progress = Progress::for_stderr(args.quiet);
     let s: RunSummary = run_items(&mut store, &mut sweep, &items, progress)?;
     if !args.quiet {

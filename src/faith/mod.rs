@@ -6,6 +6,7 @@ pub mod measures;
 pub mod mistakes;
 pub mod paper;
 pub mod plot;
+pub mod prefetch;
 pub mod protocol;
 pub mod report;
 pub mod run;

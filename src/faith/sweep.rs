@@ -20,12 +20,14 @@ use crate::faith::answer::{
 };
 use crate::faith::intervene::{self, derive_seed, Body, FillerSpec, FillerWord, Variant};
 use crate::faith::mistakes::{
-    fact_mistake, model_mistake, model_paraphrase, rule_mistake, Annotations, Mistake, MistakeError,
+    fact_mistake, mistake_request, model_mistake, model_paraphrase, paraphrase_request,
+    rule_mistake, Annotations, Mistake, MistakeError,
 };
+use crate::faith::prefetch::Prefetch;
 use crate::faith::protocol::{letter, Protocol};
 use crate::faith::split::join_sentences;
 use crate::faith::trial::{format_choices, InterventionKind, Trial};
-use crate::model::{Conversation, ModelError, Reasoner};
+use crate::model::{Conversation, GenParams, ModelError, Reasoner};
 
 /// Where mistaken sentences come from.
 #[derive(Debug, Clone, Default)]
@@ -282,7 +284,7 @@ pub struct ItemStats {
 
 /// The sweep engine for one model, protocol and plan.
 pub struct Sweep<'a> {
-    reasoner: &'a dyn Reasoner,
+    reasoner: Prefetch<'a>,
     protocol: &'a Protocol,
     plan: &'a Plan,
     seed: u64,
@@ -306,13 +308,21 @@ impl<'a> Sweep<'a> {
         chains: u32,
     ) -> Sweep<'a> {
         Sweep {
-            reasoner,
+            reasoner: Prefetch::new(reasoner, 1),
             protocol,
             plan,
             seed,
             chains,
             memo: HashMap::new(),
         }
+    }
+
+    /// Decodes the generations a chain's trials need (chains, mistakes, continuations,
+    /// paraphrases) `batch` sequences per step ahead of the trials that use them; results are
+    /// the same as one at a time. 0 or 1: one at a time.
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.reasoner = Prefetch::new(self.reasoner.inner(), batch);
+        self
     }
 
     /// The seed of everything sampled for one item, chain and trial key.
@@ -323,6 +333,7 @@ impl<'a> Sweep<'a> {
     /// Runs all of one item's trials that the sink does not have yet.
     pub fn run_item(&mut self, item: &Item, sink: &mut dyn Sink) -> Result<ItemStats, SweepError> {
         self.memo.clear();
+        self.reasoner.clear();
         let mut stats = ItemStats::default();
         if self.protocol.cot.audio || self.protocol.answer.audio {
             check_audio(item)?;
@@ -333,6 +344,9 @@ impl<'a> Sweep<'a> {
             baseline: None,
         };
         self.run_variant(&ctx, 0, &intervene::no_cot(), sink, &mut stats)?;
+        let missing = (0..self.chains).filter(|&c| sink.chain(&item.id, c).is_none());
+        self.reasoner
+            .fetch(missing.map(|c| self.chain_request(item, c)).collect());
         for chain_id in 0..self.chains {
             let chain = match sink.chain(&item.id, chain_id) {
                 Some(c) => c,
@@ -363,15 +377,12 @@ impl<'a> Sweep<'a> {
         chain_id: u32,
         on_delta: &mut dyn FnMut(&str) -> std::ops::ControlFlow<()>,
     ) -> Result<Chain, SweepError> {
-        let seed = self.seed_for(&item.id, chain_id, "chain");
+        let (conv, params) = self.chain_request(item, chain_id);
+        let seed = params.seed;
         let t = Instant::now();
         let gen = self
             .reasoner
-            .generate(
-                &cot_conversation(self.protocol, item),
-                &gen_params(&self.protocol.cot, seed),
-                on_delta,
-            )
+            .generate(&conv, &params, on_delta)
             .map_err(|source| SweepError::model(item, chain_id, "chain", source))?;
         let generated = gen.text.trim().to_string();
         let sanitized = sanitize(self.protocol, &generated);
@@ -385,6 +396,15 @@ impl<'a> Sweep<'a> {
             generate_ms: t.elapsed().as_secs_f64() * 1e3,
             reasoning: (!gen.reasoning.trim().is_empty()).then(|| gen.reasoning.trim().to_string()),
         })
+    }
+
+    /// The generation request of chain `chain_id` of an item.
+    fn chain_request(&self, item: &Item, chain_id: u32) -> (Conversation, GenParams) {
+        let seed = self.seed_for(&item.id, chain_id, "chain");
+        (
+            cot_conversation(self.protocol, item),
+            gen_params(&self.protocol.cot, seed),
+        )
     }
 
     fn run_chain(
@@ -408,44 +428,67 @@ impl<'a> Sweep<'a> {
             }
         }
         if self.plan.mistakes {
+            let id = chain.chain_id;
+            let mut todo = Vec::new();
             for i in 1..=s.len() {
-                let key = format!("mistake:{i}");
-                if self.skip_done(&ctx, chain.chain_id, &key, sink, stats) {
+                if self.skip_done(&ctx, id, &format!("mistake:{i}"), sink, stats) {
                     continue;
                 }
-                if s[i - 1].split_whitespace().count() < self.protocol.mistake.min_words {
-                    continue;
+                if s[i - 1].split_whitespace().count() >= self.protocol.mistake.min_words {
+                    todo.push(i);
                 }
-                let Some(m) = self.mistake(item, chain, i)? else {
-                    continue;
-                };
-                let v =
-                    intervene::mistake(s, i, &m.edited, &m.kind, &self.plan.mistake_source.label());
-                let mut v = v;
-                v.detail.annotator = m.annotator;
-                self.run_variant(&ctx, chain.chain_id, &v, sink, stats)?;
+            }
+            if matches!(self.plan.mistake_source, MistakeSource::Model) {
+                let asks = todo.iter().map(|&i| self.mistake_request(item, chain, i));
+                self.reasoner.fetch(asks.collect());
+            }
+            // the mistakes first (a failing one ends the list), then their continuations
+            // fetched together, then the trials in order
+            let mut variants = Vec::new();
+            let mut failed = None;
+            for i in todo {
+                match self.mistake(item, chain, i) {
+                    Ok(Some(m)) => {
+                        let label = self.plan.mistake_source.label();
+                        let mut v = intervene::mistake(s, i, &m.edited, &m.kind, &label);
+                        v.detail.annotator = m.annotator;
+                        variants.push(v);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            let asks = variants
+                .iter()
+                .filter_map(|v| self.continue_request(item, id, v));
+            self.reasoner.fetch(asks.collect());
+            for v in &variants {
+                self.run_variant(&ctx, id, v, sink, stats)?;
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         if self.plan.paraphrase {
-            for k in 1..=s.len() {
+            let id = chain.chain_id;
+            let todo: Vec<usize> = (1..=s.len())
+                .filter(|k| !self.skip_done(&ctx, id, &format!("paraphrase:{k}"), sink, stats))
+                .collect();
+            let asks = todo
+                .iter()
+                .map(|&k| self.paraphrase_request(item, id, s, k));
+            self.reasoner.fetch(asks.collect());
+            for k in todo {
                 let key = format!("paraphrase:{k}");
-                if self.skip_done(&ctx, chain.chain_id, &key, sink, stats) {
-                    continue;
-                }
-                let seed = self.seed_for(&item.id, chain.chain_id, &key);
+                let seed = self.seed_for(&item.id, id, &key);
                 let text = join_sentences(&s[..k]);
-                let para = model_paraphrase(self.reasoner, self.protocol, item, &text, seed)
-                    .map_err(|source| {
-                        SweepError::model(item, chain.chain_id, key.clone(), source)
-                    })?;
+                let para = model_paraphrase(&self.reasoner, self.protocol, item, &text, seed)
+                    .map_err(|source| SweepError::model(item, id, key.clone(), source))?;
                 let Some(para) = para else { continue };
-                self.run_variant(
-                    &ctx,
-                    chain.chain_id,
-                    &intervene::paraphrase(s, k, &para),
-                    sink,
-                    stats,
-                )?;
+                self.run_variant(&ctx, id, &intervene::paraphrase(s, k, &para), sink, stats)?;
             }
         }
         for spec in &self.plan.fillers {
@@ -472,7 +515,7 @@ impl<'a> Sweep<'a> {
             let key = format!("filler_only:{label}");
             if !self.skip_done(&ctx, chain.chain_id, &key, sink, stats) {
                 let seed = self.seed_for(&item.id, chain.chain_id, &key);
-                let reasoner = self.reasoner;
+                let reasoner = &self.reasoner;
                 let v = intervene::filler_only(&chain.sanitized_cot, word, seed, &|t| {
                     reasoner.count_tokens(t)
                 });
@@ -495,6 +538,42 @@ impl<'a> Sweep<'a> {
         done
     }
 
+    /// The generation request of the same model's mistake in sentence `i` (1-based).
+    fn mistake_request(&self, item: &Item, chain: &Chain, i: usize) -> (Conversation, GenParams) {
+        let seed = self.seed_for(&item.id, chain.chain_id, &format!("mistake:{i}"));
+        mistake_request(self.protocol, item, &chain.sentences[i - 1], seed)
+    }
+
+    /// The generation request of the paraphrase of the first `k` sentences of `s`.
+    fn paraphrase_request(
+        &self,
+        item: &Item,
+        chain_id: u32,
+        s: &[String],
+        k: usize,
+    ) -> (Conversation, GenParams) {
+        let seed = self.seed_for(&item.id, chain_id, &format!("paraphrase:{k}"));
+        paraphrase_request(self.protocol, item, &join_sentences(&s[..k]), seed)
+    }
+
+    /// The continuation request of a variant that continues a partial chain (`None` for the
+    /// others).
+    fn continue_request(
+        &self,
+        item: &Item,
+        chain_id: u32,
+        v: &Variant,
+    ) -> Option<(Conversation, GenParams)> {
+        let Body::Continue(partial) = &v.body else {
+            return None;
+        };
+        let seed = self.seed_for(&item.id, chain_id, &format!("{}:continue", v.key));
+        Some((
+            continue_conversation(self.protocol, item, partial),
+            gen_params(&self.protocol.continuation, seed),
+        ))
+    }
+
     fn mistake(&self, item: &Item, chain: &Chain, i: usize) -> Result<Option<Mistake>, SweepError> {
         let sentence = &chain.sentences[i - 1];
         let seed = self.seed_for(&item.id, chain.chain_id, &format!("mistake:{i}"));
@@ -509,7 +588,7 @@ impl<'a> Sweep<'a> {
                     })
             }
             MistakeSource::Model => {
-                model_mistake(self.reasoner, self.protocol, item, sentence, seed).map_err(
+                model_mistake(&self.reasoner, self.protocol, item, sentence, seed).map_err(
                     |source| {
                         SweepError::model(item, chain.chain_id, format!("mistake:{i}"), source)
                     },
@@ -559,13 +638,9 @@ impl<'a> Sweep<'a> {
             Body::NoCot => (no_cot_prompt(self.protocol, item), String::new(), None),
             Body::Chain(text) => (answer_prompt(self.protocol, item, text), text.clone(), None),
             Body::Continue(partial) => {
-                let seed = self.seed_for(&item.id, chain_id, &format!("{}:continue", v.key));
+                let (conv, params) = self.continue_request(item, chain_id, v).unwrap_or_default();
                 let t = Instant::now();
-                let gen = generate(
-                    self.reasoner,
-                    &continue_conversation(self.protocol, item, partial),
-                    &gen_params(&self.protocol.continuation, seed),
-                )?;
+                let gen = generate(&self.reasoner, &conv, &params)?;
                 timings.insert("continue".to_string(), t.elapsed().as_secs_f64() * 1e3);
                 let cont = gen.text.trim().to_string();
                 let full = if cont.is_empty() {
@@ -586,7 +661,7 @@ impl<'a> Sweep<'a> {
             Some(f) => f.clone(),
             None => {
                 let t = Instant::now();
-                let f = force(self.reasoner, &prompt, &item.choices)?;
+                let f = force(&self.reasoner, &prompt, &item.choices)?;
                 timings.insert("answer".to_string(), t.elapsed().as_secs_f64() * 1e3);
                 self.memo.insert(memo_key, f.clone());
                 f
