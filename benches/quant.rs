@@ -3,7 +3,9 @@
 //! default, or `7b`; `FAITHSCOPE_BENCH_QUANT_MODEL` names an existing folder instead). Each quant
 //! type runs in a process of its own (so that its peak resident memory is its own): load time,
 //! peak memory, prefill and decode tokens/s; ratios against f32 candle and against PyTorch bf16
-//! on the same checkpoint and machine, measured in the same run.
+//! on the same checkpoint and machine, measured in the same run. Then batched decoding: tokens/s
+//! of 1, 4, 8 and 16 sequences (prompts of different lengths) decoded one token each per step,
+//! against one sequence in the same process.
 
 mod torch_baseline;
 
@@ -69,15 +71,51 @@ fn child(quant: Quant, dir: &Path, n_prompt: usize, n_decode: usize, repeats: us
             dec.push(t1.elapsed().as_secs_f64());
         }
     }
+    let batched = batched_decode(&model, n_prompt / 4, n_decode / 2);
     println!(
         "{}",
         serde_json::json!({
+            "batch": batched,
             "load_s": load_s,
             "peak_rss": peak_rss(),
             "prefill": n_prompt as f64 / median(pre),
             "decode": n_decode as f64 / median(dec),
         })
     );
+}
+
+/// The batch sizes measured.
+const BATCHES: [usize; 4] = [1, 4, 8, 16];
+
+/// Decode tokens/s (all sequences together) at each of [`BATCHES`]: sequence `i` has a prompt of
+/// `n_prompt + 8 i` tokens; each step feeds every sequence its greedy next token.
+fn batched_decode(model: &Qwen2Audio, n_prompt: usize, steps: usize) -> Vec<f64> {
+    let max = *BATCHES.iter().max().unwrap();
+    let mut caches = Vec::new();
+    let mut firsts = Vec::new();
+    for i in 0..max {
+        let mut c = KvCache::new();
+        let l = model
+            .forward_ids_last(&prompt(n_prompt + 8 * i), &mut c)
+            .unwrap();
+        firsts.push(argmax(&l.to_vec1::<f32>().unwrap()) as u32);
+        caches.push(c);
+    }
+    BATCHES
+        .iter()
+        .map(|&b| {
+            let mut cs = caches[..b].to_vec();
+            let mut ids = firsts[..b].to_vec();
+            let t0 = Instant::now();
+            for _ in 0..steps {
+                let l = model.forward_ids_batch(&ids, &mut cs).unwrap();
+                ids = (0..b)
+                    .map(|r| argmax(&l.get(r).unwrap().to_vec1::<f32>().unwrap()) as u32)
+                    .collect();
+            }
+            (b * steps) as f64 / t0.elapsed().as_secs_f64()
+        })
+        .collect()
 }
 
 fn available() -> Option<u64> {
@@ -133,6 +171,7 @@ fn main() {
         .map_err(Clone::clone)
         .and_then(|py| torch_speed(py, &dir, &prompt(n_prompt), n_decode, repeats, "bf16"));
     let mut f32_decode = None;
+    let mut batch_rows = Vec::new();
     for name in QUANT_NAMES {
         let quant = Quant::parse(name).unwrap();
         let est = weight_bytes(&shapes, quant, DType::F32);
@@ -173,6 +212,11 @@ fn main() {
         if quant == Quant::None {
             f32_decode = Some(s.decode);
         }
+        let tps: Vec<f64> = v["batch"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+            .unwrap_or_default();
+        batch_rows.push((name, tps));
         let vs = |base: Option<f64>| {
             base.map(|b| format!("{:.2}x", s.decode / b))
                 .unwrap_or_else(|| "n/a".into())
@@ -196,5 +240,26 @@ fn main() {
             t.decode
         ),
         Err(e) => println!("\nNOTE: the PyTorch bf16 baseline could not run: {e}"),
+    }
+    println!(
+        "\n## Batched decoding on the {shape} shape (prompts {}..{} tokens, {} steps; tok/s of all sequences, vs batch 1)\n",
+        n_prompt / 4,
+        n_prompt / 4 + 8 * (BATCHES[BATCHES.len() - 1] - 1),
+        n_decode / 2
+    );
+    println!(
+        "| quant |{}",
+        BATCHES
+            .iter()
+            .map(|b| format!(" batch {b} |"))
+            .collect::<String>()
+    );
+    println!("|---|{}", "---|".repeat(BATCHES.len()));
+    for (name, tps) in batch_rows {
+        let cells: String = tps
+            .iter()
+            .map(|t| format!(" {t:.1} ({:.2}x) |", t / tps[0]))
+            .collect();
+        println!("| {name} |{cells}");
     }
 }

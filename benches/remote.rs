@@ -54,14 +54,14 @@ fn main() {
         ..ModelSpec::default()
     })
     .expect("loading the model");
-    let (want, local_s) = common::sweep(local.as_ref(), items);
+    let (want, local_s) = common::sweep(local.as_ref(), items, 1);
     let want = want.trials;
     let local_stats = local.stats();
     drop(local);
 
     let (mut child, url) = serve(&model_dir);
     let remote = RemoteReasoner::connect(RemoteOptions::new(&url)).expect("connecting");
-    let (got, remote_s) = common::sweep(&remote, items);
+    let (got, remote_s) = common::sweep(&remote, items, 1);
     let got = got.trials;
     let traffic = remote.traffic();
     let server: serde_json::Value = reqwest::blocking::get(format!("{url}/stats"))

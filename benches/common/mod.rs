@@ -34,7 +34,8 @@ A higher tone would sound thinner and brighter than this one. \
 So the most likely answer is the one that matches a plain tone.";
 
 /// Sweeps `items` with `model`; returns the sink (chains and trials) and the wall time in s.
-pub fn sweep(model: &dyn Reasoner, items: &[Item]) -> (MemorySink, f64) {
+/// Sweeps `items` with their generations decoded `batch` at a time (1: one at a time).
+pub fn sweep(model: &dyn Reasoner, items: &[Item], batch: usize) -> (MemorySink, f64) {
     let mut protocol = Protocol::builtin("paper-v1").expect("paper-v1");
     protocol.continuation.max_tokens = 32;
     protocol.paraphrase.max_tokens = 48;
@@ -55,7 +56,7 @@ pub fn sweep(model: &dyn Reasoner, items: &[Item]) -> (MemorySink, f64) {
         })
         .expect("memory sink");
     }
-    let mut sweep = Sweep::new(model, &protocol, &plan, 1, 1);
+    let mut sweep = Sweep::new(model, &protocol, &plan, 1, 1).with_batch(batch);
     let start = Instant::now();
     for it in items {
         sweep

@@ -591,6 +591,9 @@ impl CandleReasoner {
                 let sampler = Sampler::new(params)?;
                 let p = self.prepare(conv)?;
                 let (logits, cache) = self.prefill(&p)?;
+                // the prompt's state serves the later prompts of the batch that share its
+                // prefix (one at a time, the previous generation's state would)
+                self.remember(&p.clip, p.prompt.ids.clone(), cache.clone());
                 Ok(Job {
                     fed: p.prompt.ids.clone(),
                     p,
