@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device};
 use faithscope::model::candle_backend::weight_bytes;
+use faithscope::model::quant_cache::QuantCache;
 use faithscope::model::qwen2_audio::Checkpoint;
 use faithscope::model::qwen2_audio::Quantizer;
 use faithscope::model::sampling::argmax;
@@ -38,22 +39,35 @@ fn peak_rss() -> Option<u64> {
     Some(l.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
-/// One quant type, in this process: prints one JSON line.
-fn child(quant: Quant, dir: &Path, n_prompt: usize, n_decode: usize, repeats: usize) {
+/// Loads the checkpoint in `dir` quantised as `quant`, with the quant cache in `cache` (the
+/// first load writes it, the next reads it back); the load's seconds.
+fn load(quant: Quant, dir: &Path, cache: Option<&Path>) -> (Qwen2Audio, f64) {
     let t0 = Instant::now();
     let config = Qwen2AudioConfig::from_dir(dir).unwrap();
     let ckpt = Checkpoint::open(dir).unwrap();
-    let model = Qwen2Audio::load_from(
-        config,
-        ckpt,
-        None,
-        Quantizer::new(quant),
-        &Device::Cpu,
-        DType::F32,
-        dir,
-    )
-    .unwrap();
-    let load_s = t0.elapsed().as_secs_f64();
+    let mut q = Quantizer::new(quant);
+    if let (Some(c), true) = (cache, quant != Quant::None) {
+        let mut files = ckpt.files().to_vec();
+        files.push(dir.join("config.json"));
+        q = q.with_cache(QuantCache::open(c, "bench", &files, quant));
+    }
+    let model =
+        Qwen2Audio::load_from(config, ckpt, None, q, &Device::Cpu, DType::F32, dir).unwrap();
+    (model, t0.elapsed().as_secs_f64())
+}
+
+/// The second load of a quant type, from the cache the first one wrote: prints one JSON line.
+fn cached_child(quant: Quant, dir: &Path, cache: &Path) {
+    let (_model, load_s) = load(quant, dir, Some(cache));
+    println!(
+        "{}",
+        serde_json::json!({ "load_s": load_s, "peak_rss": peak_rss() })
+    );
+}
+
+/// One quant type, in this process: prints one JSON line.
+fn child(quant: Quant, dir: &Path, cache: &Path, n_prompt: usize, n_decode: usize, repeats: usize) {
+    let (model, load_s) = load(quant, dir, Some(cache));
     let ids = prompt(n_prompt);
     let (mut pre, mut dec) = (Vec::new(), Vec::new());
     for r in 0..=repeats {
@@ -118,6 +132,35 @@ fn batched_decode(model: &Qwen2Audio, n_prompt: usize, steps: usize) -> Vec<f64>
         .collect()
 }
 
+/// Runs one quant type in a child process (`cached`: only the load from the cache the first
+/// run wrote) and returns its JSON line.
+fn run_child(
+    name: &str,
+    dir: &Path,
+    cache: &Path,
+    cached: bool,
+) -> Result<serde_json::Value, String> {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.env(CHILD, name)
+        .env("FAITHSCOPE_QUANT_DIR", dir)
+        .env("FAITHSCOPE_QUANT_CACHE_DIR", cache);
+    if cached {
+        cmd.env("FAITHSCOPE_QUANT_CACHED", "1");
+    }
+    let out = cmd.output().map_err(|e| e.to_string())?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .ok_or_else(|| {
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+                .to_string()
+        })
+}
+
 fn available() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/meminfo").ok()?;
     let l = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
@@ -137,7 +180,13 @@ fn main() {
     };
     if let Ok(q) = std::env::var(CHILD) {
         let dir = PathBuf::from(std::env::var("FAITHSCOPE_QUANT_DIR").unwrap());
-        child(Quant::parse(&q).unwrap(), &dir, n_prompt, n_decode, repeats);
+        let cache = PathBuf::from(std::env::var("FAITHSCOPE_QUANT_CACHE_DIR").unwrap());
+        let quant = Quant::parse(&q).unwrap();
+        if std::env::var_os("FAITHSCOPE_QUANT_CACHED").is_some() {
+            cached_child(quant, &dir, &cache);
+        } else {
+            child(quant, &dir, &cache, n_prompt, n_decode, repeats);
+        }
         return;
     }
     let py = python();
@@ -164,7 +213,7 @@ fn main() {
     let shapes = Checkpoint::open(&dir).unwrap().shapes();
     let free = available();
     println!("\n## --quant on the {shape}-shaped random Qwen2-Audio (prompt {n_prompt}, decode {n_decode}, CPU)\n");
-    println!("| quant | weights (est.) | load | peak RSS | prefill tok/s | decode tok/s | decode vs f32 | decode vs PyTorch bf16 |");
+    println!("| quant | weights (est.) | load (first / cached) | peak RSS | prefill tok/s | decode tok/s | decode vs f32 | decode vs PyTorch bf16 |");
     println!("|---|---|---|---|---|---|---|---|");
     let torch = py
         .as_ref()
@@ -183,26 +232,20 @@ fn main() {
             );
             continue;
         }
-        let out = Command::new(std::env::current_exe().unwrap())
-            .env(CHILD, name)
-            .env("FAITHSCOPE_QUANT_DIR", &dir)
-            .output()
-            .unwrap();
-        let line = String::from_utf8_lossy(&out.stdout);
-        let Some(v) = line
-            .lines()
-            .rev()
-            .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        else {
-            println!(
-                "| {name} | {} | failed: {} | | | | | |",
-                gb(est),
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            );
-            continue;
+        let cache = tmp.path().join(format!("cache-{name}"));
+        let v = match run_child(name, &dir, &cache, false) {
+            Ok(v) => v,
+            Err(e) => {
+                println!("| {name} | {} | failed: {e} | | | | | |", gb(est));
+                continue;
+            }
+        };
+        let cached = if quant == Quant::None {
+            None
+        } else {
+            let c = run_child(name, &dir, &cache, true);
+            let _ = std::fs::remove_dir_all(&cache);
+            c.ok().and_then(|c| c["load_s"].as_f64())
         };
         let s = Speed {
             prefill: v["prefill"].as_f64().unwrap(),
@@ -222,9 +265,10 @@ fn main() {
                 .unwrap_or_else(|| "n/a".into())
         };
         println!(
-            "| {name} | {} | {:.1} s | {} | {:.1} | {:.2} | {} | {} |",
+            "| {name} | {} | {:.1} s{} | {} | {:.1} | {:.2} | {} | {} |",
             gb(est),
             v["load_s"].as_f64().unwrap(),
+            cached.map(|c| format!(" / {c:.1} s")).unwrap_or_default(),
             s.peak_rss.map(gb).unwrap_or_else(|| "n/a".into()),
             s.prefill,
             s.decode,

@@ -54,8 +54,11 @@ def write_random(args):
                            tie_word_embeddings=shape["text"]["tie_word_embeddings"])
     torch.manual_seed(0)
     dtype = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[args.dtype]
+    # Built in the target dtype: a 7B never exists in f32 (about 33 GB).
+    torch.set_default_dtype(dtype)
     with torch.device("cpu"):
-        model = Qwen2AudioForConditionalGeneration(cfg).to(dtype)
+        model = Qwen2AudioForConditionalGeneration(cfg)
+    torch.set_default_dtype(torch.float32)
     model.eval()
     os.makedirs(args.out, exist_ok=True)
     model.save_pretrained(args.out, max_shard_size="2GB")
