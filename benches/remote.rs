@@ -7,6 +7,10 @@
 //! the sweep is the one of `benches/sweep.rs` (a fixed 8-sentence chain per item; early answering,
 //! rule-based mistakes continued by the model, paraphrases and random filler; paper-v1 with short
 //! generations).
+//!
+//! Then continuous batching in `serve`: the same 16 concurrent greedy chat requests (different
+//! prompts, up to 48 tokens each) against `serve --batch 1` and `serve --batch 8`: tokens/s of
+//! all replies and the ratio; the replies must be identical.
 
 use std::io::BufRead;
 use std::path::Path;
@@ -18,7 +22,7 @@ use faithscope::model::resolve::{open_model, ModelSpec};
 mod common;
 
 /// Starts `faithscope serve` on a free port; returns the child and its URL.
-fn serve(model: &Path) -> (std::process::Child, String) {
+fn serve(model: &Path, extra: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_faithscope"))
         .args([
             "serve",
@@ -27,6 +31,7 @@ fn serve(model: &Path) -> (std::process::Child, String) {
             "--port",
             "0",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -59,7 +64,7 @@ fn main() {
     let local_stats = local.stats();
     drop(local);
 
-    let (mut child, url) = serve(&model_dir);
+    let (mut child, url) = serve(&model_dir, &[]);
     let remote = RemoteReasoner::connect(RemoteOptions::new(&url)).expect("connecting");
     let (got, remote_s) = common::sweep(&remote, items, 1);
     let got = got.trials;
@@ -112,5 +117,70 @@ fn main() {
         "through serve / in process: {:.2}x wall time (same {} answers, probabilities within 1e-5)",
         remote_s / local_s,
         got.len()
+    );
+
+    concurrent(&model_dir);
+}
+
+/// 16 concurrent greedy requests against `serve --batch B`: the replies and the seconds taken.
+fn concurrent_run(model: &Path, batch: usize) -> (Vec<(String, u64)>, f64, serde_json::Value) {
+    let (mut child, url) = serve(model, &["--batch", &batch.to_string(), "--queue", "64"]);
+    let bodies: Vec<serde_json::Value> = (0..16)
+        .map(|i| {
+            serde_json::json!({
+                "messages": [{"role": "user", "content": format!(
+                    "Question {i}: how many beeps are there in clip number {}?", 7 * i + 3)}],
+                "max_tokens": 48,
+                "temperature": 0,
+            })
+        })
+        .collect();
+    let t0 = std::time::Instant::now();
+    let replies: Vec<(String, u64)> = std::thread::scope(|s| {
+        let hs: Vec<_> = bodies
+            .iter()
+            .map(|b| {
+                let url = format!("{url}/chat/completions");
+                s.spawn(move || {
+                    let v: serde_json::Value = reqwest::blocking::Client::new()
+                        .post(url)
+                        .json(b)
+                        .send()
+                        .and_then(|r| r.json())
+                        .expect("a chat reply");
+                    (
+                        v["choices"][0]["message"]["content"]
+                            .as_str()
+                            .unwrap_or_else(|| panic!("no content in {v}"))
+                            .to_string(),
+                        v["usage"]["completion_tokens"].as_u64().unwrap(),
+                    )
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let secs = t0.elapsed().as_secs_f64();
+    let stats: serde_json::Value = reqwest::blocking::get(format!("{url}/stats"))
+        .and_then(|r| r.json())
+        .unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    (replies, secs, stats)
+}
+
+fn concurrent(model: &Path) {
+    let (one, one_s, _) = concurrent_run(model, 1);
+    let (many, many_s, stats) = concurrent_run(model, 8);
+    assert_eq!(one, many, "replies at --batch 1 vs --batch 8");
+    let tokens: u64 = one.iter().map(|(_, n)| n).sum();
+    let b = &stats["batch"];
+    println!(
+        "\nserve, 16 concurrent greedy requests ({tokens} tokens): --batch 1 {:.1} tok/s, --batch 8 {:.1} tok/s (mean batch {:.1}, largest {}): {:.2}x, identical replies",
+        tokens as f64 / one_s,
+        tokens as f64 / many_s,
+        b["rows"].as_f64().unwrap_or(0.0) / b["steps"].as_f64().unwrap_or(1.0),
+        b["largest"],
+        one_s / many_s
     );
 }

@@ -779,3 +779,100 @@ fn an_api_key_is_needed_off_loopback() {
     );
     assert!(!printed.contains(key), "the key was printed: {printed}");
 }
+
+#[test]
+fn concurrent_requests_join_the_running_batch_and_get_their_own_replies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&["--batch", "4", "--queue", "16"]);
+    // five different requests, greedy and sampled, each first sent alone
+    let bodies: Vec<Value> = (0..5)
+        .map(|n| {
+            let (_, b64) = wav_clip(tmp.path(), n);
+            let extra = match n {
+                3 => json!({"max_tokens": 40, "temperature": 0.9, "seed": 11}),
+                4 => json!({"max_tokens": 25, "temperature": 0, "stream": true}),
+                _ => json!({"max_tokens": 30 + 5 * n, "temperature": 0}),
+            };
+            chat_body(&conversation(None, None), Some(&b64), extra)
+        })
+        .collect();
+    let reply_of = |server: &Server, body: &Value| -> (String, String) {
+        let resp = post(server, body);
+        assert_eq!(resp.status(), StatusCode::OK);
+        if body["stream"] == json!(true) {
+            let events = sse_events(resp);
+            let text: String = events.iter().filter_map(|e| content_of(e)).collect();
+            let finish = events
+                .iter()
+                .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+                .find_map(|v| {
+                    v["choices"][0]["finish_reason"]
+                        .as_str()
+                        .map(str::to_string)
+                })
+                .unwrap();
+            (text, finish)
+        } else {
+            let c: ChatCompletion = resp.json().unwrap();
+            let choice = &c.choices[0];
+            (
+                choice.message.content.clone().unwrap(),
+                choice.finish_reason.clone().unwrap(),
+            )
+        }
+    };
+    let alone: Vec<_> = bodies.iter().map(|b| reply_of(&server, b)).collect();
+    assert_eq!(server.stats()["batch"]["largest"], 1);
+
+    // a long generation runs (greedy, no audio: it repeats itself until its context is full);
+    // the five arrive while it does and decode in the same steps
+    let mut conv = conversation(None, None);
+    conv.messages[0].text = "How many beeps?".into();
+    let long = chat_body(
+        &conv,
+        None,
+        json!({"max_tokens": 5000, "temperature": 0, "stream": true}),
+    );
+    let resp = post(&server, &long);
+    let mut lines = BufReader::new(resp).lines();
+    let mut pieces = 0;
+    while pieces < 3 {
+        let line = lines.next().unwrap().unwrap();
+        if line.strip_prefix("data: ").and_then(content_of).is_some() {
+            pieces += 1;
+        }
+    }
+    let together: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = bodies
+            .iter()
+            .map(|b| s.spawn(|| reply_of(&server, b)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let long_running = server.stats()["in_flight"].as_u64().unwrap();
+    drop(lines);
+    assert_eq!(together, alone);
+    let stats = server.stats_when_in_flight(0);
+    let batch = &stats["batch"];
+    assert_eq!(batch["max"], 4, "{stats}");
+    assert!(batch["largest"].as_u64().unwrap() >= 2, "{stats}");
+    assert!(batch["largest"].as_u64().unwrap() <= 4, "{stats}");
+    assert!(
+        batch["rows"].as_u64().unwrap() > batch["steps"].as_u64().unwrap(),
+        "{stats}"
+    );
+    assert_eq!(
+        long_running, 1,
+        "the long generation ended before the others: {stats}"
+    );
+    assert_eq!(stats["requests"]["completed"], 10, "{stats}");
+    assert!(server.healthy());
+}
+
+#[test]
+fn a_batch_of_zero_is_refused() {
+    let out = spawn(&["--batch", "0"]).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--batch 0"), "{stderr}");
+}

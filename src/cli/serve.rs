@@ -49,9 +49,14 @@ pub struct ServeArgs {
     /// Longest clip accepted, in seconds (the model itself hears its own window).
     #[arg(long, default_value_t = 600.0)]
     pub max_audio_seconds: f64,
-    /// Most requests in flight (one computes, the rest wait); more get 503 with Retry-After.
-    #[arg(long, default_value_t = 8)]
-    pub queue: usize,
+    /// Most requests in flight (up to --batch decode together, the rest wait); more get 503
+    /// with Retry-After. Default: 4 times --batch.
+    #[arg(long)]
+    pub queue: Option<usize>,
+    /// Most requests decoded together, one token each per step; a new request joins the running
+    /// batch at the next step (continuous batching). Default: 8 on the CPU, 16 on a GPU.
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Longest a request may take, waiting included, in seconds (then 504).
     #[arg(long, default_value_t = 600)]
     pub timeout_s: u64,
@@ -81,8 +86,11 @@ pub fn read_key(path: &Path) -> anyhow::Result<String> {
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    if args.queue == 0 {
+    if args.queue == Some(0) {
         bail!("--queue must be at least 1");
+    }
+    if args.batch == Some(0) {
+        bail!("--batch 0: give at least 1 request per step (1 decodes one at a time)");
     }
     if args.max_audio_seconds.is_nan() || args.max_audio_seconds <= 0.0 {
         bail!("--max-audio-seconds must be positive");
@@ -128,12 +136,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.model.clone()
         }
     });
+    let batch = args.batch.unwrap_or(if device.is_cpu() { 8 } else { 16 });
     let opts = ServeOptions {
         name: name.clone(),
         api_key,
         max_body_bytes: args.max_body_mb.saturating_mul(1 << 20),
         max_audio_seconds: args.max_audio_seconds,
-        queue: args.queue,
+        queue: args.queue.unwrap_or(4 * batch),
+        batch,
         timeout: Duration::from_secs(args.timeout_s.max(1)),
         no_logprobs: args.no_logprobs,
         think_tags: args.think_tags,

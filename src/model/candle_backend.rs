@@ -491,11 +491,14 @@ impl CandleReasoner {
     }
 }
 
+/// Where a sequence's text streams to, piece by piece; `Break` stops it (cancelled).
+pub type OnDelta<'a> = Box<dyn FnMut(&str) -> ControlFlow<()> + 'a>;
+
 /// One sequence being decoded: its prompt, sampler, text so far and decoder state.
 struct Job<'a> {
     p: Prepared,
-    params: &'a GenParams,
-    on_delta: &'a mut dyn FnMut(&str) -> ControlFlow<()>,
+    max_tokens: usize,
+    on_delta: OnDelta<'a>,
     sampler: Sampler,
     emitter: TextEmitter,
     stream: DecodeStream,
@@ -518,7 +521,7 @@ impl Job<'_> {
         ends: &[u32],
         max_ctx: usize,
     ) -> Result<Option<u32>, ModelError> {
-        if self.tokens.len() >= self.params.max_tokens {
+        if self.tokens.len() >= self.max_tokens {
             self.stop = Some(StopReason::MaxTokens);
             return Ok(None);
         }
@@ -529,15 +532,13 @@ impl Job<'_> {
             return Ok(None);
         }
         let flow = match self.stream.step(tok, next)? {
-            Some(delta) => self.emitter.push(&delta, self.on_delta),
+            Some(delta) => self.emitter.push(&delta, &mut *self.on_delta),
             None => Flow::Continue,
         };
         self.stop = match flow {
             Flow::StopString => Some(StopReason::StopString),
             Flow::Cancelled => Some(StopReason::Cancelled),
-            Flow::Continue
-                if self.tokens.len() >= self.params.max_tokens || self.fed.len() >= max_ctx =>
-            {
+            Flow::Continue if self.tokens.len() >= self.max_tokens || self.fed.len() >= max_ctx => {
                 Some(StopReason::MaxTokens)
             }
             Flow::Continue => None,
@@ -553,11 +554,11 @@ impl Job<'_> {
         let mut stop = self.stop.unwrap_or(StopReason::MaxTokens);
         if matches!(stop, StopReason::EndToken | StopReason::MaxTokens) {
             if let Some(rest) = self.stream.flush(tok)? {
-                if self.emitter.push(&rest, self.on_delta) == Flow::StopString {
+                if self.emitter.push(&rest, &mut *self.on_delta) == Flow::StopString {
                     stop = StopReason::StopString;
                 }
             }
-            self.emitter.finish(self.on_delta);
+            self.emitter.finish(&mut *self.on_delta);
         }
         let gen = Generation {
             text: self.emitter.text().to_string(),
@@ -569,104 +570,157 @@ impl Job<'_> {
     }
 }
 
-/// A conversation to decode, its parameters and where its text streams to.
-type Request<'a> = (
-    &'a Conversation,
-    &'a GenParams,
-    &'a mut dyn FnMut(&str) -> ControlFlow<()>,
-);
+/// Sequences decoded together (continuous batching): a sequence joins between steps
+/// ([`DecodeBatch::join`] prefills it from the longest cached prefix), every
+/// [`DecodeBatch::step`] feeds one token of each running sequence through the decoder at once
+/// ([`Qwen2Audio::forward_ids_batch`]), and a sequence that ends leaves with its result. Each
+/// result is what decoding it alone gives (greedy tokens identical); one sequence's error does
+/// not stop the others. Results carry the caller's key.
+pub struct DecodeBatch<'m, 'a, K> {
+    model: &'m CandleReasoner,
+    ends: Vec<u32>,
+    running: Vec<(K, Job<'a>)>,
+    ended: Vec<(K, Result<Generation, ModelError>)>,
+}
 
-impl CandleReasoner {
-    /// Decodes several conversations together: each is prefilled on its own (from the longest
-    /// cached prefix), then every step feeds one token of each running sequence through the
-    /// decoder at once ([`Qwen2Audio::forward_ids_batch`]); a sequence that ends leaves the
-    /// batch. Each result is what decoding it alone gives (greedy tokens identical); one
-    /// sequence's error does not stop the others.
-    fn generate_many<'a>(&self, requests: Vec<Request<'a>>) -> Vec<Result<Generation, ModelError>> {
-        let max_ctx = self.max_context();
-        let ends = self.tok.end_tokens();
-        let mut slots: Vec<Result<Job<'a>, ModelError>> = requests
-            .into_iter()
-            .map(|(conv, params, on_delta)| {
-                let sampler = Sampler::new(params)?;
-                let p = self.prepare(conv)?;
-                let (logits, cache) = self.prefill(&p)?;
-                // the prompt's state serves the later prompts of the batch that share its
-                // prefix (one at a time, the previous generation's state would)
-                self.remember(&p.clip, p.prompt.ids.clone(), cache.clone());
-                Ok(Job {
-                    fed: p.prompt.ids.clone(),
-                    p,
-                    params,
-                    on_delta,
-                    sampler,
-                    emitter: TextEmitter::new(&params.stop),
-                    stream: DecodeStream::new(),
-                    cache,
-                    logits,
-                    tokens: Vec::new(),
-                    stop: None,
-                })
+impl<'m, 'a, K> DecodeBatch<'m, 'a, K> {
+    /// An empty batch on `model`.
+    pub fn new(model: &'m CandleReasoner) -> Self {
+        Self {
+            model,
+            ends: model.tok.end_tokens().to_vec(),
+            running: Vec::new(),
+            ended: Vec::new(),
+        }
+    }
+
+    /// Sequences running.
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Nothing runs and no result waits.
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty() && self.ended.is_empty()
+    }
+
+    /// Prefills `conv` and adds it to the batch; its text streams to `on_delta` as it is
+    /// decoded, and its result (or the error of its prompt) comes back from a later `step`.
+    pub fn join(&mut self, key: K, conv: &Conversation, params: &GenParams, on_delta: OnDelta<'a>) {
+        let m = self.model;
+        let job = (|| {
+            let sampler = Sampler::new(params)?;
+            let p = m.prepare(conv)?;
+            let (logits, cache) = m.prefill(&p)?;
+            // the prompt's state serves later prompts that share its prefix (one at a time,
+            // the previous generation's state would)
+            m.remember(&p.clip, p.prompt.ids.clone(), cache.clone());
+            Ok(Job {
+                fed: p.prompt.ids.clone(),
+                p,
+                max_tokens: params.max_tokens,
+                on_delta,
+                sampler,
+                emitter: TextEmitter::new(&params.stop),
+                stream: DecodeStream::new(),
+                cache,
+                logits,
+                tokens: Vec::new(),
+                stop: None,
             })
-            .collect();
-        loop {
-            let mut stepping = Vec::new();
-            let mut ids = Vec::new();
-            for (i, slot) in slots.iter_mut().enumerate() {
-                let Ok(job) = slot else { continue };
-                if job.stop.is_some() {
-                    continue;
+        })();
+        match job {
+            Ok(j) => self.running.push((key, j)),
+            Err(e) => self.ended.push((key, Err(e))),
+        }
+    }
+
+    /// One step: each running sequence takes its next token (and streams its text); those that
+    /// end leave, the rest are fed through the decoder together. Returns the sequences that
+    /// ended since the last step, with their results.
+    pub fn step(&mut self) -> Vec<(K, Result<Generation, ModelError>)> {
+        let m = self.model;
+        let max_ctx = m.max_context();
+        let mut stepping = Vec::with_capacity(self.running.len());
+        let mut ids = Vec::with_capacity(self.running.len());
+        for (key, mut job) in std::mem::take(&mut self.running) {
+            match job.advance(&m.tok, &self.ends, max_ctx) {
+                Ok(Some(next)) => {
+                    stepping.push((key, job));
+                    ids.push(next);
                 }
-                match job.advance(&self.tok, &ends, max_ctx) {
-                    Ok(Some(next)) => {
-                        stepping.push(i);
-                        ids.push(next);
+                Ok(None) => {
+                    let result = job.finish(&m.tok).map(|(gen, p, fed, cache)| {
+                        m.remember(&p.clip, fed, cache);
+                        gen
+                    });
+                    self.ended.push((key, result));
+                }
+                Err(e) => self.ended.push((key, Err(e))),
+            }
+        }
+        if !stepping.is_empty() {
+            let mut caches: Vec<KvCache> = stepping
+                .iter_mut()
+                .map(|(_, j)| std::mem::take(&mut j.cache))
+                .collect();
+            match m.model.forward_ids_batch(&ids, &mut caches) {
+                Ok(logits) => {
+                    lock(&m.stats).tokens_computed += stepping.len() as u64;
+                    for (row, ((key, mut job), cache)) in
+                        stepping.into_iter().zip(caches).enumerate()
+                    {
+                        job.cache = cache;
+                        match logits.get(row) {
+                            Ok(l) => {
+                                job.logits = l;
+                                job.fed.push(ids[row]);
+                                self.running.push((key, job));
+                            }
+                            Err(e) => self
+                                .ended
+                                .push((key, Err(compute_err("batched decode step")(e)))),
+                        }
                     }
-                    Ok(None) => {}
-                    Err(e) => *slot = Err(e),
                 }
-            }
-            if stepping.is_empty() {
-                break;
-            }
-            let job = |slots: &mut Vec<Result<Job<'a>, ModelError>>, i: usize| match &mut slots[i] {
-                Ok(j) => std::mem::take(&mut j.cache),
-                Err(_) => KvCache::new(),
-            };
-            let mut caches: Vec<KvCache> = stepping.iter().map(|&i| job(&mut slots, i)).collect();
-            let logits = match self.model.forward_ids_batch(&ids, &mut caches) {
-                Ok(l) => l,
                 Err(e) => {
                     // the step failed for all of them: the first keeps the error itself
                     let text = e.to_string();
                     let mut first = Some(e);
-                    for &i in &stepping {
-                        slots[i] = Err(first
+                    for (key, _) in stepping {
+                        let e = first
                             .take()
-                            .unwrap_or_else(|| ModelError::Compute(text.clone())));
+                            .unwrap_or_else(|| ModelError::Compute(text.clone()));
+                        self.ended.push((key, Err(e)));
                     }
-                    continue;
-                }
-            };
-            lock(&self.stats).tokens_computed += stepping.len() as u64;
-            for (row, (&i, cache)) in stepping.iter().zip(caches).enumerate() {
-                let Ok(j) = &mut slots[i] else { continue };
-                j.cache = cache;
-                match logits.get(row) {
-                    Ok(l) => {
-                        j.logits = l;
-                        j.fed.push(ids[row]);
-                    }
-                    Err(e) => slots[i] = Err(compute_err("batched decode step")(e)),
                 }
             }
         }
-        slots
-            .into_iter()
-            .map(|slot| {
-                let (gen, p, fed, cache) = slot?.finish(&self.tok)?;
-                self.remember(&p.clip, fed, cache);
-                Ok(gen)
+        std::mem::take(&mut self.ended)
+    }
+}
+
+impl CandleReasoner {
+    /// Decodes several conversations together in one [`DecodeBatch`]; the results in the
+    /// requests' order.
+    fn generate_many<'a>(
+        &self,
+        requests: Vec<(&Conversation, &GenParams, OnDelta<'a>)>,
+    ) -> Vec<Result<Generation, ModelError>> {
+        let n = requests.len();
+        let mut batch = DecodeBatch::new(self);
+        for (i, (conv, params, on_delta)) in requests.into_iter().enumerate() {
+            batch.join(i, conv, params, on_delta);
+        }
+        let mut out: Vec<Option<Result<Generation, ModelError>>> = (0..n).map(|_| None).collect();
+        while !batch.is_empty() {
+            for (i, r) in batch.step() {
+                out[i] = Some(r);
+            }
+        }
+        out.into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(ModelError::Compute("no generation came back".into())))
             })
             .collect()
     }
@@ -815,7 +869,7 @@ impl Reasoner for CandleReasoner {
         params: &GenParams,
         on_delta: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, ModelError> {
-        let mut out = self.generate_many(vec![(conv, params, on_delta)]);
+        let mut out = self.generate_many(vec![(conv, params, Box::new(on_delta))]);
         out.pop()
             .unwrap_or_else(|| Err(ModelError::Compute("no generation came back".into())))
     }
@@ -824,17 +878,8 @@ impl Reasoner for CandleReasoner {
         &self,
         requests: &[(Conversation, GenParams)],
     ) -> Vec<Result<Generation, ModelError>> {
-        let mut quiet: Vec<_> = requests
-            .iter()
-            .map(|_| |_: &str| ControlFlow::Continue(()))
-            .collect();
-        self.generate_many(
-            requests
-                .iter()
-                .zip(quiet.iter_mut())
-                .map(|((c, p), d)| (c, p, d as &mut dyn FnMut(&str) -> ControlFlow<()>))
-                .collect(),
-        )
+        let quiet = || -> OnDelta<'static> { Box::new(|_: &str| ControlFlow::Continue(())) };
+        self.generate_many(requests.iter().map(|(c, p)| (c, p, quiet())).collect())
     }
 
     fn choice_probs(

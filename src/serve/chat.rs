@@ -1,10 +1,10 @@
 //! `POST /v1/chat/completions`: a request becomes a [`Job`] (checked before any model work),
-//! which runs on a blocking thread and reports over a channel: plain replies collect the
-//! messages, streamed ones forward each piece of text as an SSE chunk as it is produced. A
-//! closed connection or the deadline cancels the generation through `on_delta`.
+//! which the model's thread runs (super::batcher, batched with the other requests in flight)
+//! and reports over a channel: plain replies collect the messages, streamed ones forward each
+//! piece of text as an SSE chunk as it is produced. A closed connection or the deadline cancels
+//! the generation.
 
 use std::convert::Infallible;
-use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,19 +14,20 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use candle_core::{Device, Tensor};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::time::Instant;
 
+use super::batcher::Work;
 use super::error::{read_json, ApiError};
-use super::think::ThinkSplitter;
 use super::AppState;
+use crate::model::candle_backend::CandleReasoner;
 use crate::model::openai::{
     conversation_of, ChatChunk, ChatCompletion, ChatRequest, Choice, ChoiceLogprobs, ChunkChoice,
     InputAudio, ReplyMessage, TokenLogprob, TopLogprob, Usage,
 };
 use crate::model::sampling::Sampler;
 use crate::model::tokenizer::Tokenizer;
-use crate::model::{Conversation, GenParams, Reasoner, StopReason};
+use crate::model::{Conversation, GenParams, StopReason};
 
 /// `max_tokens` when the request gives none.
 pub const DEFAULT_MAX_TOKENS: usize = 256;
@@ -143,9 +144,9 @@ impl Job {
     }
 }
 
-/// What the blocking side reports.
+/// What the model's side reports.
 #[derive(Debug)]
-enum Msg {
+pub enum Msg {
     /// The prompt is ready and fits; generation starts.
     Started { prompt_tokens: usize },
     /// A piece of text (streamed jobs only); `reasoning` for the reasoning channel.
@@ -156,14 +157,19 @@ enum Msg {
     Failed(ApiError),
 }
 
+/// A reply's end.
 #[derive(Debug)]
-struct Finished {
-    text: String,
+pub struct Finished {
+    /// The text (the answer channel's, with --think-tags).
+    pub text: String,
     /// The reasoning channel's text (with --think-tags).
-    reasoning: String,
-    tokens: usize,
-    finish: &'static str,
-    logprobs: Option<ChoiceLogprobs>,
+    pub reasoning: String,
+    /// Tokens generated.
+    pub tokens: usize,
+    /// OpenAI's `finish_reason`.
+    pub finish: &'static str,
+    /// The next-token log-probs asked for.
+    pub logprobs: Option<ChoiceLogprobs>,
 }
 
 /// Sets the flag when dropped: the handler (or its stream) is gone, so the work should stop.
@@ -201,9 +207,31 @@ pub async fn chat_completions(State(st): State<Arc<AppState>>, req: Request) -> 
     {
         let st = st.clone();
         let cancel = cancel.clone();
+        // the clip is decoded and stored off the runtime's threads, then the model's thread
+        // takes the request (super::batcher)
         tokio::task::spawn_blocking(move || {
-            run_job(&st, job, &cancel, deadline, &tx);
-            drop(permit);
+            let mut job = job;
+            if let Some((audio, at)) = &job.audio {
+                match st.clips.file_for(audio, at) {
+                    Ok(f) => job.conv.audio = Some(f),
+                    Err(e) => {
+                        let _ = tx.send(Msg::Failed(e));
+                        return;
+                    }
+                }
+            }
+            let work = Work {
+                job,
+                cancel,
+                deadline,
+                tx: tx.clone(),
+                permit,
+            };
+            if st.work.send(work).is_err() {
+                let _ = tx.send(Msg::Failed(ApiError::internal(
+                    "the model's thread has stopped (see the server's log)",
+                )));
+            }
         });
     }
     let guard = CancelOnDrop(cancel);
@@ -214,102 +242,12 @@ pub async fn chat_completions(State(st): State<Arc<AppState>>, req: Request) -> 
     }
 }
 
-/// The blocking side: stores the clip, takes the model, renders and checks the prompt, then
-/// generates (or reads the next-token log-probs), reporting over `tx`.
-fn run_job(
-    st: &AppState,
-    mut job: Job,
-    cancel: &AtomicBool,
-    deadline: Instant,
-    tx: &UnboundedSender<Msg>,
-) {
-    let result = (|| -> Result<Option<Finished>, ApiError> {
-        if let Some((audio, at)) = &job.audio {
-            job.conv.audio = Some(st.clips.file_for(audio, at)?);
-        }
-        let _model = st.model_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if Instant::now() >= deadline {
-            return Err(timed_out(st));
-        }
-        let model = &st.model;
-        let n = model.render_prompt(&job.conv)?.ids.len();
-        let ctx = model.max_context();
-        if n >= ctx {
-            return Err(ApiError::bad_request(format!(
-                "the prompt is {n} tokens; the model's context is {ctx} tokens, which leaves no room to generate; shorten the messages"
-            ))
-            .with_code("context_length_exceeded"));
-        }
-        job.params.max_tokens = job.params.max_tokens.min(ctx - n);
-        let _ = tx.send(Msg::Started { prompt_tokens: n });
-        if let Some(ask) = &job.logprobs {
-            return next_token(st, &job, ask).map(Some);
-        }
-        let streaming = job.stream;
-        let prefill = job.conv.prefill.as_deref();
-        let mut split = st.opts.think_tags.then(|| ThinkSplitter::after(prefill));
-        let send = |parts: Vec<(bool, String)>| {
-            parts
-                .into_iter()
-                .all(|(reasoning, text)| tx.send(Msg::Delta { text, reasoning }).is_ok())
-        };
-        let mut on_delta = |d: &str| {
-            if cancel.load(Ordering::Relaxed) || Instant::now() >= deadline {
-                return ControlFlow::Break(());
-            }
-            if streaming {
-                let parts = match split.as_mut() {
-                    Some(s) => s.push(d),
-                    None => vec![(false, d.to_string())],
-                };
-                if !send(parts) {
-                    return ControlFlow::Break(());
-                }
-            }
-            ControlFlow::Continue(())
-        };
-        let g = model.generate(&job.conv, &job.params, &mut on_delta)?;
-        if let (true, Some(s)) = (streaming, split.as_mut()) {
-            send(s.finish());
-        }
-        let (reasoning, text) = match st.opts.think_tags {
-            true => ThinkSplitter::after(prefill).split_all(&g.text),
-            false => (String::new(), g.text.clone()),
-        };
-        if g.stop == StopReason::Cancelled {
-            if Instant::now() >= deadline {
-                return Err(timed_out(st));
-            }
-            st.counters.cancelled.fetch_add(1, Ordering::Relaxed);
-            return Ok(None);
-        }
-        Ok(Some(Finished {
-            text,
-            reasoning,
-            tokens: g.tokens.len(),
-            finish: finish_reason(g.stop),
-            logprobs: None,
-        }))
-    })();
-    match result {
-        Ok(Some(f)) => {
-            st.counters.completed.fetch_add(1, Ordering::Relaxed);
-            let _ = tx.send(Msg::Finished(f));
-        }
-        Ok(None) => {}
-        Err(e) => {
-            let _ = tx.send(Msg::Failed(e));
-        }
-    }
-}
-
 fn timed_out(st: &AppState) -> ApiError {
-    st.counters.timed_out.fetch_add(1, Ordering::Relaxed);
-    ApiError::timeout(st.opts.timeout.as_secs())
+    st.counters.timed_out(st.opts.timeout)
 }
 
 /// OpenAI's `finish_reason`.
-fn finish_reason(stop: StopReason) -> &'static str {
+pub fn finish_reason(stop: StopReason) -> &'static str {
     match stop {
         StopReason::EndToken | StopReason::StopString => "stop",
         StopReason::MaxTokens => "length",
@@ -319,8 +257,11 @@ fn finish_reason(stop: StopReason) -> &'static str {
 
 /// One forward step: the full-vocabulary log-softmax of the next token, the token chosen from it
 /// (argmax at temperature 0, else sampled), its top alternatives and the asked-for ids.
-fn next_token(st: &AppState, job: &Job, ask: &LogprobAsk) -> Result<Finished, ApiError> {
-    let model = &st.model;
+pub fn next_token(
+    model: &CandleReasoner,
+    job: &Job,
+    ask: &LogprobAsk,
+) -> Result<Finished, ApiError> {
     let lsm = model.next_token_logprobs(&job.conv)?;
     let vocab = lsm.len();
     if let Some(bad) = ask.ids.iter().find(|&&id| id as usize >= vocab) {

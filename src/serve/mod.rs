@@ -3,16 +3,18 @@
 //!
 //! Endpoints: `GET /health`, `GET /v1/models`, `POST /v1/chat/completions` (plain and
 //! streamed, prefill, next-token log-probs), `POST /tokenize` (and `/v1/tokenize`), and
-//! `GET /v1/stats` (work counters). Every error is OpenAI's JSON error body. The model runs one
-//! request at a time; at most `--queue` requests are in flight, more get 503 at once.
+//! `GET /v1/stats` (work counters). Every error is OpenAI's JSON error body. The model's thread
+//! decodes up to `--batch` requests together, a new one joining at the next step (continuous
+//! batching, [`batcher`]); at most `--queue` requests are in flight, more get 503 at once.
 
+pub mod batcher;
 pub mod chat;
 pub mod clips;
 pub mod error;
 pub mod think;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -43,6 +45,8 @@ pub struct ServeOptions {
     pub max_audio_seconds: f64,
     /// Most requests in flight (running or waiting for the model).
     pub queue: usize,
+    /// Most requests decoded together (`--batch`).
+    pub batch: usize,
     /// Longest a request may take, waiting included.
     pub timeout: Duration,
     /// Refuse log-probabilities, as hosted APIs do (`--no-logprobs`: to try clients' fallback).
@@ -64,6 +68,16 @@ pub struct Counters {
     pub timed_out: AtomicU64,
     /// Requests refused because the queue was full.
     pub busy: AtomicU64,
+    /// Decode steps and their batch sizes.
+    pub batch: batcher::BatchCounters,
+}
+
+impl Counters {
+    /// The timeout error, counted.
+    pub fn timed_out(&self, timeout: Duration) -> error::ApiError {
+        self.timed_out.fetch_add(1, Ordering::Relaxed);
+        error::ApiError::timeout(timeout.as_secs())
+    }
 }
 
 /// What the handlers share.
@@ -76,27 +90,37 @@ pub struct AppState {
     pub clips: ClipStore,
     /// `--queue` permits; a chat request holds one until its work ends.
     pub gate: Arc<Semaphore>,
-    /// Held while the model computes: one request at a time.
-    pub model_lock: Mutex<()>,
+    /// The model's thread, which takes checked requests.
+    pub work: std::sync::mpsc::Sender<batcher::Work>,
     /// Counters.
-    pub counters: Counters,
+    pub counters: Arc<Counters>,
 }
 
 impl AppState {
     /// The state for a loaded model; clips go to a fresh per-process folder under the system's
-    /// temporary directory (the folders of killed servers are swept first).
+    /// temporary directory (the folders of killed servers are swept first); starts the model's
+    /// thread.
     pub fn new(model: Arc<CandleReasoner>, opts: ServeOptions) -> std::io::Result<Self> {
         const PREFIX: &str = "faithscope-serve-";
         let tmp = std::env::temp_dir();
         ClipStore::sweep_stale(&tmp, PREFIX);
         let dir = tmp.join(format!("{PREFIX}{}", std::process::id()));
+        let counters = Arc::new(Counters::default());
+        let work = batcher::Batcher {
+            model: model.clone(),
+            batch: opts.batch.max(1),
+            think_tags: opts.think_tags,
+            timeout: opts.timeout,
+            counters: counters.clone(),
+        }
+        .start()?;
         Ok(Self {
             clips: ClipStore::create(dir, opts.max_audio_seconds)?,
             gate: Arc::new(Semaphore::new(opts.queue.max(1))),
             model,
             opts,
-            model_lock: Mutex::new(()),
-            counters: Counters::default(),
+            work,
+            counters,
         })
     }
 }
@@ -182,6 +206,12 @@ async fn stats(State(st): State<Arc<AppState>>) -> Json<serde_json::Value> {
             "cancelled": get(&c.cancelled),
             "timed_out": get(&c.timed_out),
             "busy": get(&c.busy),
+        },
+        "batch": {
+            "max": st.opts.batch,
+            "steps": get(&c.batch.steps),
+            "rows": get(&c.batch.rows),
+            "largest": get(&c.batch.largest),
         },
         "model": st.model.stats(),
     }))
