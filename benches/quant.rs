@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use candle_core::{DType, Device};
-use faithscope::model::candle_backend::weight_bytes;
+use faithscope::model::candle_backend::{resident_bytes, weight_bytes};
 use faithscope::model::quant_cache::QuantCache;
 use faithscope::model::qwen2_audio::Checkpoint;
 use faithscope::model::qwen2_audio::Quantizer;
@@ -213,8 +213,8 @@ fn main() {
     let shapes = Checkpoint::open(&dir).unwrap().shapes();
     let free = available();
     println!("\n## --quant on the {shape}-shaped random Qwen2-Audio (prompt {n_prompt}, decode {n_decode}, CPU)\n");
-    println!("| quant | weights (est.) | load (first / cached) | peak RSS | prefill tok/s | decode tok/s | decode vs f32 | decode vs PyTorch bf16 |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| quant | weights (est.) | once run (est.) | load (first / cached) | peak RSS (first / cached) | prefill tok/s | decode tok/s | decode vs f32 | decode vs PyTorch bf16 |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let torch = py
         .as_ref()
         .map_err(Clone::clone)
@@ -224,10 +224,12 @@ fn main() {
     for name in QUANT_NAMES {
         let quant = Quant::parse(name).unwrap();
         let est = weight_bytes(&shapes, quant, DType::F32);
+        let resident = resident_bytes(&shapes, quant, DType::F32);
         if free.is_some_and(|f| est > f / 10 * 9) {
             println!(
-                "| {name} | {} | skipped: more than the {} free | | | | | |",
+                "| {name} | {} | {} | skipped: more than the {} free | | | | | |",
                 gb(est),
+                gb(resident),
                 gb(free.unwrap())
             );
             continue;
@@ -236,7 +238,11 @@ fn main() {
         let v = match run_child(name, &dir, &cache, false) {
             Ok(v) => v,
             Err(e) => {
-                println!("| {name} | {} | failed: {e} | | | | | |", gb(est));
+                println!(
+                    "| {name} | {} | {} | failed: {e} | | | | | |",
+                    gb(est),
+                    gb(resident)
+                );
                 continue;
             }
         };
@@ -245,7 +251,7 @@ fn main() {
         } else {
             let c = run_child(name, &dir, &cache, true);
             let _ = std::fs::remove_dir_all(&cache);
-            c.ok().and_then(|c| c["load_s"].as_f64())
+            c.ok()
         };
         let s = Speed {
             prefill: v["prefill"].as_f64().unwrap(),
@@ -265,11 +271,21 @@ fn main() {
                 .unwrap_or_else(|| "n/a".into())
         };
         println!(
-            "| {name} | {} | {:.1} s{} | {} | {:.1} | {:.2} | {} | {} |",
+            "| {name} | {} | {} | {:.1} s{} | {}{} | {:.1} | {:.2} | {} | {} |",
             gb(est),
+            gb(resident),
             v["load_s"].as_f64().unwrap(),
-            cached.map(|c| format!(" / {c:.1} s")).unwrap_or_default(),
+            cached
+                .as_ref()
+                .and_then(|c| c["load_s"].as_f64())
+                .map(|c| format!(" / {c:.1} s"))
+                .unwrap_or_default(),
             s.peak_rss.map(gb).unwrap_or_else(|| "n/a".into()),
+            cached
+                .as_ref()
+                .and_then(|c| c["peak_rss"].as_u64())
+                .map(|c| format!(" / {}", gb(c)))
+                .unwrap_or_default(),
             s.prefill,
             s.decode,
             vs(f32_decode),
@@ -278,7 +294,7 @@ fn main() {
     }
     match &torch {
         Ok(t) => println!(
-            "| PyTorch bf16 | | | {} | {:.1} | {:.2} | | 1.00x |",
+            "| PyTorch bf16 | | | | {} | {:.1} | {:.2} | | 1.00x |",
             t.peak_rss.map(gb).unwrap_or_else(|| "n/a".into()),
             t.prefill,
             t.decode

@@ -195,7 +195,7 @@ fn widths_the_k_quants_do_not_divide_fall_back_and_say_so() {
 
 #[test]
 fn too_little_memory_picks_a_quantisation_or_says_how_much_is_needed() {
-    use faithscope::model::candle_backend::{plan_quant, weight_bytes};
+    use faithscope::model::candle_backend::{plan_quant, resident_bytes, weight_bytes};
     // Qwen2-Audio-7B's decoder at its real shapes (no weights needed for the estimate)
     let mut shapes = vec![
         (
@@ -223,26 +223,66 @@ fn too_little_memory_picks_a_quantisation_or_says_how_much_is_needed() {
             ));
         }
     }
+    shapes.push((
+        "audio_tower.layers.0.fc1.weight".to_string(),
+        vec![5120, 1280],
+    ));
     let f32_bytes = weight_bytes(&shapes, Quant::None, DType::F32);
     let q8 = weight_bytes(&shapes, Quant::Q8_0, DType::F32);
     assert!((30e9..32e9).contains(&(f32_bytes as f64)), "{f32_bytes}");
     assert!(q8 < f32_bytes / 3, "{q8}");
+    // once run, the decoder's weights of the types candle repacks on this CPU count twice (the
+    // audio tower's never: its products use the compact blocks)
+    let tower_q8 = (5120.0 * 1280.0 * 34.0 / 32.0) as u64;
+    for q in [Quant::Q8_0, Quant::Q6k, Quant::Q5k, Quant::Q4k] {
+        let (w, r) = (
+            weight_bytes(&shapes, q, DType::F32),
+            resident_bytes(&shapes, q, DType::F32),
+        );
+        let embed = 156_032 * 4096 * 2;
+        let tower = if q == Quant::Q8_0 {
+            tower_q8
+        } else {
+            (5120.0 * 1280.0 * q.bytes_per_weight(4.0)) as u64
+        };
+        let expect = if q.repacked(4096, 4096) {
+            2 * (w - embed - tower) + embed + tower
+        } else {
+            w
+        };
+        assert!(r.abs_diff(expect) < 1_000, "{q:?}: {r} vs {expect}");
+    }
+    assert_eq!(resident_bytes(&shapes, Quant::None, DType::F32), f32_bytes);
     let gb = |x: f64| Some((x * 1e9) as u64);
+    let need = |q: Quant| Some(resident_bytes(&shapes, q, DType::F32) / 4 * 5);
     // plenty: as asked
     assert_eq!(
         plan_quant(&shapes, Quant::None, DType::F32, gb(64.0)).unwrap(),
         Quant::None
     );
-    // 16 GB free: q8_0 picked instead of f32
+    // room for q8_0 once resident: q8_0 picked instead of f32
     assert_eq!(
-        plan_quant(&shapes, Quant::None, DType::F32, gb(16.0)).unwrap(),
+        plan_quant(&shapes, Quant::None, DType::F32, need(Quant::Q8_0)).unwrap(),
         Quant::Q8_0
     );
-    // 10 GB free: q4k (its weights about 6.6 GB, embeddings in f32)
+    // a byte less: q4k
     assert_eq!(
-        plan_quant(&shapes, Quant::None, DType::F32, gb(10.0)).unwrap(),
+        plan_quant(
+            &shapes,
+            Quant::None,
+            DType::F32,
+            need(Quant::Q8_0).map(|n| n - 1)
+        )
+        .unwrap(),
         Quant::Q4k
     );
+    // q8_0 asked with room for its compact blocks but not for the repacked copy: refused
+    if Quant::Q8_0.repacked(4096, 4096) {
+        let e = plan_quant(&shapes, Quant::Q8_0, DType::F32, Some(q8 / 4 * 5))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("MISTRALRS_FORCE_AVX2=1"), "{e}");
+    }
     // 2 GB free: an error with the estimates, before loading
     let e = plan_quant(&shapes, Quant::Q8_0, DType::F32, gb(2.0))
         .unwrap_err()

@@ -737,6 +737,18 @@ fn name_of(dir: &Path) -> String {
 /// weights at the quantised size, everything else (embeddings, norms, biases, convolutions) in
 /// `dtype`; the Omni talker, token2wav and vision tensors are not loaded.
 pub fn weight_bytes(shapes: &[(String, Vec<usize>)], quant: Quant, dtype: DType) -> u64 {
+    sized(shapes, quant, dtype, false)
+}
+
+/// Bytes the weights take once the model has decoded: [`weight_bytes`] plus the repacked copy
+/// candle keeps of the decoder's quantised weights on CPUs where its fast kernels use one
+/// ([`Quant::repacked`]; the audio tower's products have many rows and use the compact blocks
+/// dequantised, so it has none).
+pub fn resident_bytes(shapes: &[(String, Vec<usize>)], quant: Quant, dtype: DType) -> u64 {
+    sized(shapes, quant, dtype, true)
+}
+
+fn sized(shapes: &[(String, Vec<usize>)], quant: Quant, dtype: DType, repack: bool) -> u64 {
     let dense = dtype.size_in_bytes() as f64;
     let bytes: f64 = shapes
         .iter()
@@ -756,12 +768,15 @@ pub fn weight_bytes(shapes: &[(String, Vec<usize>)], quant: Quant, dtype: DType)
             } else {
                 dense
             };
-            elems
-                * if linear {
-                    quant.bytes_per_weight(dense)
-                } else {
-                    other
-                }
+            if !linear {
+                return elems * other;
+            }
+            let copies = if repack && !n.contains("audio_tower") && quant.repacked(s[0], s[1]) {
+                2.0
+            } else {
+                1.0
+            };
+            elems * quant.bytes_per_weight(dense) * copies
         })
         .sum();
     bytes as u64
@@ -780,7 +795,7 @@ fn gb(bytes: u64) -> String {
 }
 
 /// The quantisation to load with on a CPU with `available` bytes free: `asked` when its weights
-/// fit (with a fifth to spare for activations and caches); without quantisation asked for and
+/// fit once resident ([`resident_bytes`], with a fifth to spare for activations and caches); without quantisation asked for and
 /// too little memory, the first of q8_0 and q4k that fits, said as a warning; else an error with
 /// the estimates, before anything is loaded.
 pub fn plan_quant(
@@ -792,7 +807,7 @@ pub fn plan_quant(
     let Some(avail) = available else {
         return Ok(asked);
     };
-    let need = |q: Quant| weight_bytes(shapes, q, dtype) / 4 * 5;
+    let need = |q: Quant| resident_bytes(shapes, q, dtype) / 4 * 5;
     if need(asked) <= avail {
         return Ok(asked);
     }
@@ -814,7 +829,8 @@ pub fn plan_quant(
     Err(ModelError::Load(format!(
         "not enough memory: the model needs about {} with --quant {} and {} are free (q8_0: about \
          {}, q4k: about {}); free memory, pick a smaller --quant, or run it on a server \
-         (--model http://...)",
+         (--model http://...); with q8_0, MISTRALRS_FORCE_AVX2=1 keeps the weights compact \
+         (no repacked copy, slower decoding)",
         gb(need(asked)),
         asked.name(),
         gb(avail),

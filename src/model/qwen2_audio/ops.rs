@@ -101,6 +101,37 @@ impl Quant {
         }
     }
 
+    /// Whether candle keeps a second, repacked copy of an `[n, k]` weight of this type for its
+    /// fast decode kernels on this CPU (it builds it at the weight's first one-row product and
+    /// keeps the compact blocks too, so such weights take twice their size once the model has
+    /// run). The rule is candle-core 0.11.1's (`quantized/repack_x86.rs`, `select` and `level`):
+    /// on x86-64 with AVX2, q4k always, q6k for products of several rows (batched decoding),
+    /// q8_0 only with AVX-VNNI or AVX512-VNNI and unless `MISTRALRS_FORCE_AVX2=1`; the weight's
+    /// rows a multiple of 16 and its width of 256. Elsewhere (aarch64 packs every type) assumed
+    /// always, so that the memory estimate errs high.
+    pub fn repacked(self, n: usize, k: usize) -> bool {
+        if self == Quant::None || n % 16 != 0 || k % 256 != 0 {
+            return false;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+                return false;
+            }
+            let forced = std::env::var("MISTRALRS_FORCE_AVX2").as_deref() == Ok("1");
+            let vnni = (is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512vnni"))
+                || is_x86_feature_detected!("avxvnni");
+            match self {
+                Quant::Q4k | Quant::Q6k => true,
+                Quant::Q8_0 => vnni && !forced,
+                _ => false,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        true
+    }
+
     /// The block type, then the one used for a tensor whose width the first does not divide
     /// (k-quants need multiples of 256; the fallback, q8_0, 32). The fallback is q8_0 for all:
     /// q4_0 weights move the letter probabilities of the small demo models by 0.1, and candle's
