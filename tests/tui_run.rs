@@ -37,6 +37,7 @@ fn run_directory_supplies_chains_marks_and_panels() {
         chains: 1,
         seed: 0,
         limit: None,
+        shard: None,
     };
     let mut store = RunStore::create(&dir, &manifest).unwrap();
     let plan = Plan::parse("early").unwrap();

@@ -11,7 +11,8 @@ use anyhow::bail;
 use crate::data::{self, Format, Item, LoadOptions};
 use crate::faith::mistakes::Annotations;
 use crate::faith::protocol::Protocol;
-use crate::faith::run::{run_items, Manifest, Progress, RunStore, RunSummary};
+use crate::faith::run::{read_ids, run_items, Manifest, Progress, RunStore, RunSummary};
+use crate::faith::shards::{self, Shard};
 use crate::faith::sweep::{MistakeSource, Plan, Sweep};
 use crate::model::{Quant, Reasoner};
 
@@ -19,14 +20,14 @@ use crate::model::{Quant, Reasoner};
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Dataset file or folder (SAKURA, MMAR, MMAU, AIR-Bench, standardized JSONL, faithscope JSONL).
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present_any = ["resume", "check"])]
     pub data: Option<PathBuf>,
     /// Dataset format (detected from the path by default).
     #[arg(long, value_enum, default_value_t = Format::Auto)]
     pub format: Format,
     /// Model folder, a repo id (ORG/NAME) in the local Hugging Face cache, or the URL of an
     /// OpenAI-compatible server (http://HOST:PORT/v1: vLLM, llama-server, faithscope serve).
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present_any = ["resume", "check"])]
     pub model: Option<String>,
     /// Protocol: paper-v1, lanham, af3, omni, or a TOML file of your own; default: the one the
     /// model folder names in faithscope.json (the demo models: lanham), else paper-v1.
@@ -51,8 +52,18 @@ pub struct RunArgs {
     #[arg(long)]
     pub limit: Option<usize>,
     /// The run directory to create (must be missing or empty).
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present_any = ["resume", "check"])]
     pub out: Option<PathBuf>,
+    /// Run only shard K of N (0 <= K < N, e.g. $SLURM_ARRAY_TASK_ID/16): a deterministic 1/N of
+    /// the items, by a hash of their ids, so the split is the same whatever the dataset's order
+    /// and --limit; each shard writes its own run directory, `report` and `inspect --run` read
+    /// them together, `--check` says whether they are complete.
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse, conflicts_with = "resume")]
+    pub shard: Option<Shard>,
+    /// Check run directories (one run, or the shards of one) against the dataset: items done,
+    /// errored, partial and missing, missing shards; the exit status is 0 only when complete.
+    #[arg(long, value_name = "RUN-DIR", num_args = 1.., conflicts_with_all = ["data", "model", "out", "resume"])]
+    pub check: Vec<PathBuf>,
     /// Continue the run in this directory with the settings in its manifest.
     #[arg(long, value_name = "RUN-DIR", conflicts_with_all = ["data", "model", "out"])]
     pub resume: Option<PathBuf>,
@@ -153,10 +164,12 @@ pub fn open_model(
     Ok(crate::model::resolve::open_model(&spec)?)
 }
 
+/// The dataset's items after `--limit`, then the shard's (which may hold none of them).
 fn load_items(
     data: &Path,
     format: Format,
     limit: Option<usize>,
+    shard: Option<Shard>,
     quiet: bool,
 ) -> anyhow::Result<Vec<Item>> {
     let ds = data::load(
@@ -185,6 +198,9 @@ fn load_items(
             data.display(),
             data.display()
         );
+    }
+    if let Some(shard) = shard {
+        items.retain(|it| shard.holds(&it.id));
     }
     Ok(items)
 }
@@ -224,6 +240,9 @@ fn version() -> String {
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.batch == Some(0) {
         anyhow::bail!("--batch 0: give at least 1 sequence per step (1 decodes one at a time)");
+    }
+    if !args.check.is_empty() {
+        return check(&args.check);
     }
     let (mut store, manifest, model) = match &args.resume {
         Some(dir) => {
@@ -272,7 +291,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             let plan = Plan::parse(&args.interventions).map_err(anyhow::Error::msg)?;
             mistake_source(&args.mistake_source)?;
             check_counts(args.chains, args.limit)?;
-            let items = load_items(data, args.format, args.limit, args.quiet)?;
+            let items = load_items(data, args.format, args.limit, args.shard, args.quiet)?;
             check_work(args.chains, items.len(), &plan.spec())?;
             let model_box = open_model(model, &args.device, args.dtype.as_deref(), &args.remote)?;
             let m = Manifest {
@@ -299,6 +318,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 chains: args.chains,
                 seed: args.seed,
                 limit: args.limit,
+                shard: args.shard,
             };
             (RunStore::create(out, &m)?, m, model_box)
         }
@@ -310,8 +330,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         Path::new(&manifest.data),
         format,
         manifest.limit,
+        manifest.shard,
         args.quiet,
     )?;
+    if let (Some(shard), true) = (manifest.shard, items.is_empty() && !args.quiet) {
+        eprintln!(
+            "{}: shard {shard} holds none of the items of {} (too few items for {} shards)",
+            store.dir().display(),
+            manifest.data,
+            shard.count
+        );
+    }
     if items.len() != manifest.items {
         eprintln!(
             "warning: {} now yields {} items where the run started with {}; the run goes over the current ones",
@@ -334,14 +363,61 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let s: RunSummary = run_items(&mut store, &mut sweep, &items, progress)?;
     if !args.quiet {
         eprintln!(
-            "{}: {} items done, {} failed now, {} failed before (errors.jsonl); {} trials written, {} already there; {} flips in all",
+            "{}: {} items done now, {} before, {} failed now, {} failed before (errors.jsonl); {} trials written, {} already there; {} flips in all",
             store.dir().display(),
             s.items_done,
+            s.items_done_before,
             s.items_failed,
             s.items_failed_before,
             s.trials_written,
             s.trials_skipped,
             s.flips
+        );
+    }
+    Ok(())
+}
+
+/// `faithscope run --check DIR...`: prints the completeness of the run directories against the
+/// dataset their manifests name; an error (exit status 1) unless complete.
+fn check(dirs: &[PathBuf]) -> anyhow::Result<()> {
+    let (dirs, warnings) = shards::distinct_paths(dirs);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let runs = dirs
+        .iter()
+        .map(|d| read_ids(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let manifests: Vec<(PathBuf, serde_json::Value)> = runs
+        .iter()
+        .map(|r| (r.dir.clone(), r.manifest.clone()))
+        .collect();
+    shards::agree(&manifests)?;
+    let first = &runs[0];
+    let field = |f: &str| first.manifest.get(f).cloned().unwrap_or_default();
+    let Some(data) = field("data").as_str().map(PathBuf::from) else {
+        bail!(
+            "{}: the manifest names no dataset (field data)",
+            first.dir.display()
+        );
+    };
+    let format: Format = serde_json::from_value(field("data_format")).unwrap_or(Format::Auto);
+    let limit = field("limit").as_u64().map(|n| n as usize);
+    let items = load_items(&data, format, limit, None, true)
+        .map_err(|e| anyhow::anyhow!("{e:#}\n(the dataset of {}, as its manifest names it: run --check from the folder the run was started in)", first.dir.display()))?;
+    let ids: Vec<String> = items.into_iter().map(|it| it.id).collect();
+    let c = shards::completeness(&ids, &runs);
+    print!("{}", shards::render(&c, &runs, 20));
+    if !c.complete() {
+        bail!(
+            "incomplete: {} of {} items not done{}",
+            c.items - c.done.len(),
+            c.items,
+            if c.missing_shards.is_empty() {
+                String::new()
+            } else {
+                format!(", {} shard(s) missing", c.missing_shards.len())
+            }
         );
     }
     Ok(())

@@ -10,6 +10,7 @@ pub mod prefetch;
 pub mod protocol;
 pub mod report;
 pub mod run;
+pub mod shards;
 pub mod split;
 pub mod sweep;
 pub mod trial;

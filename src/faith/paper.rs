@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::data::{Item, ItemMeta};
 use crate::faith::protocol::Protocol;
+use crate::faith::shards;
 use crate::faith::sweep::{sanitize, Chain};
 use crate::faith::trial::{read_trials_skipping, InterventionKind, Trial, TrialError};
 
@@ -89,6 +90,9 @@ pub enum LoadError {
     /// No input at all.
     #[error("no inputs: give a run directory or the paper's result .jsonl files")]
     Empty,
+    /// Run directories that are not parts of one run.
+    #[error(transparent)]
+    Mix(#[from] shards::MixError),
 }
 
 /// The intervention a paper result file holds, from its name (`None` when the name says nothing).
@@ -118,9 +122,14 @@ pub fn load(inputs: &[PathBuf]) -> Result<Loaded, LoadError> {
     if inputs.is_empty() {
         return Err(LoadError::Empty);
     }
-    let mut loaded = Loaded::default();
+    let (inputs, warnings) = shards::distinct_paths(inputs);
+    let mut loaded = Loaded {
+        warnings,
+        ..Loaded::default()
+    };
     let mut items: HashMap<String, ItemMeta> = HashMap::new();
-    for input in inputs {
+    let mut runs = RunDirs::default();
+    for input in &inputs {
         let meta = std::fs::metadata(input).map_err(|source| LoadError::Io {
             path: input.clone(),
             source,
@@ -131,7 +140,9 @@ pub fn load(inputs: &[PathBuf]) -> Result<Loaded, LoadError> {
                 return Err(LoadError::NotRunDir(input.clone()));
             }
             let manifest = read_manifest(&input.join("manifest.json"))?;
-            loaded.add_trial_file(input, &file, None, manifest)?;
+            let start = loaded.trials.len();
+            loaded.add_trial_file(input, &file, None, manifest.clone())?;
+            runs.add(input, manifest, &mut loaded, start)?;
         } else if is_item_file(input)? {
             let n = read_items(input, &mut items)?;
             loaded.sources.push(Source {
@@ -149,9 +160,145 @@ pub fn load(inputs: &[PathBuf]) -> Result<Loaded, LoadError> {
             loaded.add_trial_file(input, input, kind_from_file_name(&name), None)?;
         }
     }
+    runs.finish(&mut loaded);
     apply_items(&mut loaded.trials, &items);
     link_baselines(&mut loaded.trials);
     Ok(loaded)
+}
+
+/// The run directories among the inputs: read as one run when their manifests agree (the
+/// shards of a job array), each item counted from the first directory that holds it.
+#[derive(Default)]
+struct RunDirs {
+    manifests: Vec<(PathBuf, Value)>,
+    /// Item id -> the directory (index into `manifests`) its trials are taken from.
+    owner: HashMap<String, usize>,
+    /// Items whose trials were also in a later directory: (item, kept dir, dropped dir).
+    twice: Vec<(String, usize, usize)>,
+}
+
+impl RunDirs {
+    /// Takes the trials `loaded.trials[start..]` that directory `dir` just added: refuses a
+    /// manifest that does not agree with the first directory's and drops the trials of items
+    /// an earlier directory holds.
+    fn add(
+        &mut self,
+        dir: &Path,
+        manifest: Option<Value>,
+        loaded: &mut Loaded,
+        start: usize,
+    ) -> Result<(), LoadError> {
+        let idx = self.manifests.len();
+        self.manifests
+            .push((dir.to_path_buf(), manifest.unwrap_or(Value::Null)));
+        shards::agree(&self.manifests)?;
+        let mut mine = Vec::new();
+        let mut kept = Vec::with_capacity(loaded.trials.len() - start);
+        for t in loaded.trials.drain(start..) {
+            match self.owner.get(&t.id) {
+                Some(&o) if o != idx => {
+                    if !self.twice.iter().any(|(id, _, d)| *id == t.id && *d == idx) {
+                        self.twice.push((t.id.clone(), o, idx));
+                    }
+                }
+                _ => {
+                    mine.push(t.id.clone());
+                    kept.push(t);
+                }
+            }
+        }
+        if let Some(src) = loaded.sources.last_mut() {
+            src.rows = kept.len();
+        }
+        loaded.trials.extend(kept);
+        for id in mine {
+            self.owner.entry(id).or_insert(idx);
+        }
+        Ok(())
+    }
+
+    /// Warnings for items in two directories, shards no directory is, and (for shards) the
+    /// dataset's items that no directory holds.
+    fn finish(&self, loaded: &mut Loaded) {
+        let name = |i: usize| self.manifests[i].0.display().to_string();
+        const SHOW: usize = 10;
+        for (id, kept, dropped) in self.twice.iter().take(SHOW) {
+            loaded.warnings.push(format!(
+                "item {id} is in {} and in {}: counted once, from {}",
+                name(*kept),
+                name(*dropped),
+                name(*kept)
+            ));
+        }
+        if self.twice.len() > SHOW {
+            loaded.warnings.push(format!(
+                "... and {} more items in two run directories, each counted once",
+                self.twice.len() - SHOW
+            ));
+        }
+        let Some(shard) = self
+            .manifests
+            .iter()
+            .find_map(|(_, m)| shards::Shard::of_manifest(m))
+        else {
+            return;
+        };
+        let missing = shards::missing_shards(&self.manifests);
+        if !missing.is_empty() {
+            let list: Vec<String> = missing
+                .iter()
+                .map(|k| format!("{k}/{}", shard.count))
+                .collect();
+            loaded.warnings.push(format!(
+                "shards missing: {} (give every shard's run directory; `faithscope run --check DIR...` lists what is not done)",
+                list.join(", ")
+            ));
+        }
+        let m = &self.manifests[0].1;
+        let Some(data) = m.get("data").and_then(Value::as_str) else {
+            return;
+        };
+        let format = m
+            .get("data_format")
+            .cloned()
+            .and_then(|f| serde_json::from_value(f).ok())
+            .unwrap_or(crate::data::Format::Auto);
+        let options = crate::data::LoadOptions {
+            format,
+            strict: false,
+            allow_outside: false,
+        };
+        match crate::data::load(Path::new(data), &options) {
+            Ok(ds) => {
+                let limit = m
+                    .get("limit")
+                    .and_then(Value::as_u64)
+                    .map_or(usize::MAX, |n| n as usize);
+                let none: Vec<&str> = ds
+                    .items
+                    .iter()
+                    .take(limit)
+                    .map(|it| it.id.as_str())
+                    .filter(|id| !self.owner.contains_key(*id))
+                    .collect();
+                if !none.is_empty() {
+                    let more = if none.len() > SHOW {
+                        format!(", ... ({} more)", none.len() - SHOW)
+                    } else {
+                        String::new()
+                    };
+                    loaded.warnings.push(format!(
+                        "{} items of {data} are in no run directory: {}{more}",
+                        none.len(),
+                        none[..none.len().min(SHOW)].join(", ")
+                    ));
+                }
+            }
+            Err(e) => loaded.warnings.push(format!(
+                "could not read the dataset {data} to find items in no shard: {e}"
+            )),
+        }
+    }
 }
 
 /// Reads a run directory's manifest when there is one.

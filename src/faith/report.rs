@@ -312,10 +312,17 @@ pub fn render_text(r: &Report) -> String {
     for s in &r.sources {
         let _ = writeln!(out, "  {} ({}, {} rows)", s.path.display(), s.kind, s.rows);
         if let Some(serde_json::Value::Object(m)) = &s.manifest {
-            let described: Vec<String> = ["model", "dataset", "protocol", "seed"]
+            let mut described: Vec<String> = ["model", "dataset", "protocol", "seed"]
                 .iter()
                 .filter_map(|k| m.get(*k).map(|v| format!("{k}: {}", short(v))))
                 .collect();
+            if let Some(shard) = s
+                .manifest
+                .as_ref()
+                .and_then(crate::faith::shards::Shard::of_manifest)
+            {
+                described.push(format!("shard {shard}"));
+            }
             if !described.is_empty() {
                 let _ = writeln!(out, "    {}", described.join(", "));
             }

@@ -29,6 +29,8 @@ pub const CHAINS: &str = "chains.jsonl";
 pub const TRIALS: &str = "trials.jsonl";
 /// Errors file name.
 pub const ERRORS: &str = "errors.jsonl";
+/// Items whose trials are all written, one line each (`{"id": ..., "unix_time": ...}`).
+pub const DONE: &str = "done.jsonl";
 
 /// What a run was started with; a resumed run reads everything from here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +76,18 @@ pub struct Manifest {
     pub seed: u64,
     /// `--limit`, if given.
     pub limit: Option<usize>,
+    /// `--shard K/N`: the run holds the items of shard K of N only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::faith::shards::Shard>,
+}
+
+/// One line of `done.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DoneRecord {
+    /// Item id.
+    pub id: String,
+    /// Seconds since the Unix epoch.
+    pub unix_time: u64,
 }
 
 /// One line of `errors.jsonl`.
@@ -198,6 +212,72 @@ fn read_repair<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<(usize, 
     Ok(out)
 }
 
+/// Reads what a run directory holds, by item, without changing it: a torn last line is left
+/// for `--resume` to cut and said in the warnings, as is a line that is not a record.
+pub fn read_ids(dir: &Path) -> Result<crate::faith::shards::RunIds, RunError> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let path = dir.join(MANIFEST);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RunError::NotARun(dir.display().to_string()))
+        }
+        Err(e) => return Err(RunError::Io { path, source: e }),
+    };
+    let manifest = serde_json::from_str(&text).map_err(|e| RunError::Corrupt {
+        path: path.clone(),
+        line: e.line(),
+        detail: e.to_string(),
+    })?;
+    let mut ids = crate::faith::shards::RunIds {
+        dir: dir.to_path_buf(),
+        manifest,
+        ..Default::default()
+    };
+    for name in [CHAINS, TRIALS, ERRORS, DONE] {
+        let path = dir.join(name);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(RunError::Io { path, source: e }),
+        };
+        let set = match name {
+            DONE => &mut ids.done,
+            ERRORS => &mut ids.failed,
+            _ => &mut ids.touched,
+        };
+        let mut lines = bytes.split(|&b| b == b'\n').peekable();
+        let mut n = 0;
+        while let Some(line) = lines.next() {
+            n += 1;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if lines.peek().is_none() {
+                ids.warnings.push(format!(
+                    "{}, line {n}: torn last line (a killed writer's); `faithscope run --resume {}` cuts it",
+                    path.display(),
+                    dir.display()
+                ));
+                break;
+            }
+            match serde_json::from_slice::<Id>(line) {
+                Ok(r) => {
+                    set.insert(r.id);
+                }
+                Err(e) => ids.warnings.push(format!(
+                    "{}, line {n}: not a record ({e}); skipped",
+                    path.display()
+                )),
+            }
+        }
+    }
+    Ok(ids)
+}
+
 /// A run directory open for appending.
 #[derive(Debug)]
 pub struct RunStore {
@@ -205,9 +285,11 @@ pub struct RunStore {
     chains: HashMap<(String, u32), Chain>,
     trials: HashMap<(String, u32, String), Trial>,
     failed: HashSet<String>,
+    done: HashSet<String>,
     chains_log: Log,
     trials_log: Log,
     errors_log: Log,
+    done_log: Log,
     flips: usize,
     #[cfg(test)]
     kill_after: Option<usize>,
@@ -287,14 +369,20 @@ impl RunStore {
             .into_iter()
             .map(|(_, e)| e.id)
             .collect();
+        let done = read_repair::<DoneRecord>(&dir.join(DONE))?
+            .into_iter()
+            .map(|(_, d)| d.id)
+            .collect();
         Ok(RunStore {
             dir: dir.to_path_buf(),
             chains,
             trials,
             failed,
+            done,
             chains_log: Log::open(dir.join(CHAINS))?,
             trials_log: Log::open(dir.join(TRIALS))?,
             errors_log: Log::open(dir.join(ERRORS))?,
+            done_log: Log::open(dir.join(DONE))?,
             flips,
             #[cfg(test)]
             kill_after: None,
@@ -319,6 +407,27 @@ impl RunStore {
     /// Whether an item failed before (it is in `errors.jsonl`).
     pub fn failed(&self, item: &str) -> bool {
         self.failed.contains(item)
+    }
+
+    /// Whether an item's trials are all written (it is in `done.jsonl`).
+    pub fn done(&self, item: &str) -> bool {
+        self.done.contains(item)
+    }
+
+    /// Records that an item's trials are all written.
+    pub fn mark_done(&mut self, item: &str) -> Result<(), RunError> {
+        if self.done.contains(item) {
+            return Ok(());
+        }
+        let rec = DoneRecord {
+            id: item.to_string(),
+            unix_time: now_unix(),
+        };
+        let path = self.done_log.path.clone();
+        self.before_write().map_err(io_err(&path))?;
+        self.done_log.append(&rec).map_err(io_err(&path))?;
+        self.done.insert(item.to_string());
+        Ok(())
     }
 
     /// Forgets earlier failures so that a resume retries those items.
@@ -431,6 +540,8 @@ impl Sink for RunStore {
 pub struct RunSummary {
     /// Items whose trials are all in the store now.
     pub items_done: usize,
+    /// Items found done before (in `done.jsonl`), not run again.
+    pub items_done_before: usize,
     /// Items skipped because they failed before.
     pub items_failed_before: usize,
     /// Items that failed now.
@@ -614,6 +725,11 @@ pub fn run_items(
     let before = store.trial_count();
     let mut s = RunSummary::default();
     for item in items {
+        if store.done(&item.id) {
+            s.items_done_before += 1;
+            shown.item(false, &s, store);
+            continue;
+        }
         if store.failed(&item.id) {
             s.items_failed_before += 1;
             shown.item(false, &s, store);
@@ -623,6 +739,7 @@ pub fn run_items(
             Ok(st) => {
                 s.items_done += 1;
                 s.trials_skipped += st.skipped;
+                store.mark_done(&item.id)?;
             }
             Err(SweepError::Store { item, source }) => {
                 shown.abandon();
@@ -786,6 +903,7 @@ mod tests {
             chains: 2,
             seed: 7,
             limit: None,
+            shard: None,
         }
     }
 
