@@ -58,23 +58,26 @@ fn run(args: &[String]) -> std::process::Output {
         .unwrap()
 }
 
-/// The trials of two runs, in one order (a resumed run appends its retried items at the end).
-fn assert_same_trials(a: &Path, b: &Path) {
-    let sorted = |dir: &Path| {
-        let mut v = run_lines(dir, "trials.jsonl");
-        let key = |t: &serde_json::Value| {
-            format!(
-                "{}|{}|{}|{:.6}|{}",
-                t["id"],
-                t["chain_id"],
-                t["intervention"],
-                t["x"].as_f64().unwrap_or(-1.0),
-                t["mistake_position"]
-            )
-        };
-        v.sort_by_key(key);
-        v
+/// A run's trials in one order (a resumed run appends its retried items at the end, a
+/// concurrent run writes items as they finish).
+fn sorted(dir: &Path) -> Vec<serde_json::Value> {
+    let mut v = run_lines(dir, "trials.jsonl");
+    let key = |t: &serde_json::Value| {
+        format!(
+            "{}|{}|{}|{:.6}|{}",
+            t["id"],
+            t["chain_id"],
+            t["intervention"],
+            t["x"].as_f64().unwrap_or(-1.0),
+            t["mistake_position"]
+        )
     };
+    v.sort_by_key(key);
+    v
+}
+
+/// The trials of two runs, in one order.
+fn assert_same_trials(a: &Path, b: &Path) {
     let (x, y) = (sorted(a), sorted(b));
     assert!(!x.is_empty());
     assert_eq!(x.len(), y.len(), "trials in process vs through the server");
@@ -339,10 +342,7 @@ fn without_log_probs_the_answers_are_read_from_generated_text() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(run_lines(&remote, "errors.jsonl").is_empty());
-    let (a, b) = (
-        run_lines(&local, "trials.jsonl"),
-        run_lines(&remote, "trials.jsonl"),
-    );
+    let (a, b) = (sorted(&local), sorted(&remote));
     assert_eq!(a.len(), b.len());
     // Greedy text after the answer cue starts with the most likely letter: the same answers,
     // without probabilities.
@@ -389,4 +389,86 @@ fn thinking_comes_on_its_own_channel_and_is_kept_apart() {
     assert_eq!(g.reasoning, want_thinking);
     assert_eq!(g.text, want_text);
     assert_eq!(shown, want_text, "thinking reached the answer text");
+}
+
+#[test]
+fn concurrent_runs_give_the_sequential_trials_and_a_killed_one_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = demo("demo-faithful");
+    let items = 8;
+    let local = tmp.path().join("local");
+    let out = run(&run_args(&model.display().to_string(), items, &local));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let served = Served::start(&model, 0, &["--batch", "8"]);
+    let with = |n: usize, out: &Path| {
+        let mut a = run_args(&served.url, items, out);
+        a.extend(["--concurrency".to_string(), n.to_string()]);
+        a
+    };
+    for n in [1, 4, 16] {
+        let dir = tmp.path().join(format!("c{n}"));
+        let out = run(&with(n, &dir));
+        assert!(
+            out.status.success(),
+            "--concurrency {n}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(run_lines(&dir, "errors.jsonl").is_empty());
+        assert_eq!(
+            run_lines(&dir, "done.jsonl").len(),
+            items,
+            "--concurrency {n}"
+        );
+        assert_same_trials(&local, &dir);
+    }
+    // the server saw several requests at once
+    let stats: serde_json::Value = reqwest::blocking::get(format!("{}/stats", served.url))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(stats["batch"]["largest"].as_u64().unwrap() >= 2, "{stats}");
+
+    // SIGKILL of a run at concurrency 8 part-way, then --resume: exactly the same trials
+    let cut = tmp.path().join("cut");
+    let mut child = Command::new(bin())
+        .args(with(8, &cut))
+        .current_dir(common::repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let written = || {
+        std::fs::read(cut.join("trials.jsonl"))
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0)
+    };
+    while written() < 12 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let total = run_lines(&local, "trials.jsonl").len();
+    assert!(written() < total, "killed after all {total} trials");
+    let out = run(&[
+        "run".into(),
+        "--resume".into(),
+        cut.display().to_string(),
+        "--concurrency".into(),
+        "8".into(),
+        "--quiet".into(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same_trials(&local, &cut);
 }

@@ -11,7 +11,9 @@ use anyhow::bail;
 use crate::data::{self, Format, Item, LoadOptions};
 use crate::faith::mistakes::Annotations;
 use crate::faith::protocol::Protocol;
-use crate::faith::run::{read_ids, run_items, Manifest, Progress, RunStore, RunSummary};
+use crate::faith::run::{
+    read_ids, run_items_concurrently, Manifest, Progress, RunStore, RunSummary,
+};
 use crate::faith::shards::{self, Shard};
 use crate::faith::sweep::{MistakeSource, Plan, Sweep};
 use crate::model::{Quant, Reasoner};
@@ -81,6 +83,12 @@ pub struct RunArgs {
     /// Default: 8 on the CPU, 16 on a GPU, 1 for a server (which batches on its side).
     #[arg(long, value_name = "N")]
     pub batch: Option<usize>,
+    /// Items in flight at once, each on its own worker: for a server, which batches concurrent
+    /// requests (vLLM, `faithscope serve`). The trials are the same as one at a time (seeds are
+    /// per item, chain and trial), written in another order. Default: 16 for a server, 1 in
+    /// process (where --batch batches instead).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
     /// No progress (a bar on a terminal, otherwise a line per 1% of the items with the ETA)
     /// and no summary.
     #[arg(long)]
@@ -232,6 +240,16 @@ fn default_batch(m: &Manifest) -> usize {
     }
 }
 
+/// `--concurrency` when not given: a server takes many requests at once, a model in this
+/// process one (it batches a chain's generations itself).
+fn default_concurrency(m: &Manifest) -> usize {
+    if crate::model::remote::is_url(&m.model) {
+        16
+    } else {
+        1
+    }
+}
+
 fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
@@ -240,6 +258,9 @@ fn version() -> String {
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.batch == Some(0) {
         anyhow::bail!("--batch 0: give at least 1 sequence per step (1 decodes one at a time)");
+    }
+    if args.concurrency == Some(0) {
+        anyhow::bail!("--concurrency 0: give at least 1 item in flight (1 runs one at a time)");
     }
     if !args.check.is_empty() {
         return check(&args.check);
@@ -360,7 +381,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     )
     .with_batch(args.batch.unwrap_or_else(|| default_batch(&manifest)));
     let progress = Progress::for_stderr(args.quiet);
-    let s: RunSummary = run_items(&mut store, &mut sweep, &items, progress)?;
+    let concurrency = args
+        .concurrency
+        .unwrap_or_else(|| default_concurrency(&manifest));
+    let s: RunSummary =
+        run_items_concurrently(&mut store, &mut sweep, &items, progress, concurrency)?;
     if !args.quiet {
         eprintln!(
             "{}: {} items done now, {} before, {} failed now, {} failed before (errors.jsonl); {} trials written, {} already there; {} flips in all",

@@ -12,6 +12,8 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -603,6 +605,8 @@ struct Reporter {
     /// Items handled so far (any outcome) and of them the ones that cost work now.
     seen: usize,
     worked: usize,
+    /// Items run at once (the in-flight count is shown when more than one).
+    concurrency: usize,
 }
 
 impl Reporter {
@@ -627,6 +631,7 @@ impl Reporter {
             last_line: now,
             seen: 0,
             worked: 0,
+            concurrency: 1,
         }
     }
 
@@ -640,12 +645,17 @@ impl Reporter {
     }
 
     /// One more item handled; `worked` when it ran (not skipped as failed before).
-    fn item(&mut self, worked: bool, s: &RunSummary, store: &RunStore) {
+    fn item(&mut self, worked: bool, s: &RunSummary, store: &RunStore, in_flight: usize) {
         self.seen += 1;
         self.worked += usize::from(worked);
         let rate = s.trials_written as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+        let flight = if self.concurrency > 1 {
+            format!("{in_flight} in flight, ")
+        } else {
+            String::new()
+        };
         let msg = format!(
-            "{} trials, {rate:.1}/s, {} flips",
+            "{flight}{} trials, {rate:.1}/s, {} flips",
             store.trial_count(),
             store.flips()
         );
@@ -721,45 +731,142 @@ pub fn run_items(
     items: &[Item],
     progress: impl Into<Progress>,
 ) -> Result<RunSummary, RunError> {
-    let mut shown = Reporter::new(progress.into(), items.len());
-    let before = store.trial_count();
-    let mut s = RunSummary::default();
-    for item in items {
-        if store.done(&item.id) {
-            s.items_done_before += 1;
-            shown.item(false, &s, store);
-            continue;
-        }
-        if store.failed(&item.id) {
-            s.items_failed_before += 1;
-            shown.item(false, &s, store);
-            continue;
-        }
-        match sweep.run_item(item, store) {
-            Ok(st) => {
-                s.items_done += 1;
-                s.trials_skipped += st.skipped;
-                store.mark_done(&item.id)?;
-            }
-            Err(SweepError::Store { item, source }) => {
-                shown.abandon();
-                return Err(RunError::Io {
-                    path: store.dir.join(format!("(item {item})")),
-                    source,
-                });
-            }
-            Err(e) => {
-                s.items_failed += 1;
-                shown.note(format!("skipping item {}: {e}", item.id));
-                store.record_error(&item.id, &e)?;
-            }
-        }
-        s.trials_written = store.trial_count() - before;
-        shown.item(true, &s, store);
+    run_items_concurrently(store, sweep, items, progress, 1)
+}
+
+/// What the workers of [`run_items_concurrently`] share, behind one lock.
+struct Shared<'s> {
+    store: &'s mut RunStore,
+    s: RunSummary,
+    shown: Reporter,
+    before: usize,
+    in_flight: usize,
+    /// The first failure to write the run files: every worker stops at its next item.
+    failure: Option<RunError>,
+}
+
+impl Shared<'_> {
+    fn item(&mut self, worked: bool) {
+        self.s.trials_written = self.store.trial_count() - self.before;
+        self.shown.item(worked, &self.s, self.store, self.in_flight);
     }
-    shown.finish();
-    s.flips = store.flips();
-    Ok(s)
+}
+
+fn lock<'m, 's>(m: &'m Mutex<Shared<'s>>) -> std::sync::MutexGuard<'m, Shared<'s>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The store as a [`Sink`] for one worker: each read and each whole line under the lock, so
+/// lines of different items never interleave.
+struct Locked<'m, 's>(&'m Mutex<Shared<'s>>);
+
+impl Sink for Locked<'_, '_> {
+    fn chain(&self, item: &str, chain_id: u32) -> Option<Chain> {
+        lock(self.0).store.chain(item, chain_id)
+    }
+    fn put_chain(&mut self, chain: &Chain) -> std::io::Result<()> {
+        lock(self.0).store.put_chain(chain)
+    }
+    fn trial(&self, item: &str, chain_id: u32, key: &str) -> Option<Trial> {
+        lock(self.0).store.trial(item, chain_id, key)
+    }
+    fn put_trial(&mut self, trial: &Trial) -> std::io::Result<()> {
+        lock(self.0).store.put_trial(trial)
+    }
+}
+
+/// [`run_items`] with up to `concurrency` items in flight at once, each on a sweep of its own
+/// (`sweep` and forks of it): for a server that batches concurrent requests. Every seed is per
+/// item, chain and trial, so the trials are those of one item at a time, in another order.
+pub fn run_items_concurrently(
+    store: &mut RunStore,
+    sweep: &mut Sweep,
+    items: &[Item],
+    progress: impl Into<Progress>,
+    concurrency: usize,
+) -> Result<RunSummary, RunError> {
+    let workers = concurrency.clamp(1, items.len().max(1));
+    let mut shown = Reporter::new(progress.into(), items.len());
+    shown.concurrency = workers;
+    let before = store.trial_count();
+    let shared = Mutex::new(Shared {
+        store,
+        s: RunSummary::default(),
+        shown,
+        before,
+        in_flight: 0,
+        failure: None,
+    });
+    let next = AtomicUsize::new(0);
+    let work = |sweep: &mut Sweep| worker(sweep, items, &next, &shared);
+    if workers == 1 {
+        work(sweep);
+    } else {
+        let mut forks: Vec<Sweep> = (1..workers).map(|_| sweep.fork()).collect();
+        std::thread::scope(|scope| {
+            for f in forks.iter_mut() {
+                scope.spawn(|| work(f));
+            }
+            work(sweep);
+        });
+    }
+    let mut sh = shared
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(e) = sh.failure.take() {
+        sh.shown.abandon();
+        return Err(e);
+    }
+    sh.shown.finish();
+    sh.s.flips = sh.store.flips();
+    Ok(sh.s)
+}
+
+/// One worker: takes the next item until none is left or the run files failed.
+fn worker(sweep: &mut Sweep, items: &[Item], next: &AtomicUsize, shared: &Mutex<Shared>) {
+    while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+        {
+            let mut g = lock(shared);
+            if g.failure.is_some() {
+                return;
+            }
+            if g.store.done(&item.id) {
+                g.s.items_done_before += 1;
+                g.item(false);
+                continue;
+            }
+            if g.store.failed(&item.id) {
+                g.s.items_failed_before += 1;
+                g.item(false);
+                continue;
+            }
+            g.in_flight += 1;
+        }
+        let result = sweep.run_item(item, &mut Locked(shared));
+        let mut g = lock(shared);
+        g.in_flight -= 1;
+        let written = match result {
+            Ok(st) => {
+                g.s.items_done += 1;
+                g.s.trials_skipped += st.skipped;
+                g.store.mark_done(&item.id)
+            }
+            Err(SweepError::Store { item, source }) => Err(RunError::Io {
+                path: g.store.dir.join(format!("(item {item})")),
+                source,
+            }),
+            Err(e) => {
+                g.s.items_failed += 1;
+                g.shown.note(format!("skipping item {}: {e}", item.id));
+                g.store.record_error(&item.id, &e)
+            }
+        };
+        if let Err(e) = written {
+            g.failure.get_or_insert(e);
+            return;
+        }
+        g.item(true);
+    }
 }
 
 #[cfg(test)]

@@ -325,6 +325,19 @@ impl<'a> Sweep<'a> {
         self
     }
 
+    /// A sweep with the same model, protocol, plan, seed, chains and batch, and nothing
+    /// memoised: for another worker over other items.
+    pub fn fork(&self) -> Sweep<'a> {
+        Sweep {
+            reasoner: Prefetch::new(self.reasoner.inner(), self.reasoner.batch()),
+            protocol: self.protocol,
+            plan: self.plan,
+            seed: self.seed,
+            chains: self.chains,
+            memo: HashMap::new(),
+        }
+    }
+
     /// The seed of everything sampled for one item, chain and trial key.
     pub fn seed_for(&self, item: &str, chain_id: u32, key: &str) -> u64 {
         derive_seed(self.seed, &[item, &chain_id.to_string(), key])
