@@ -50,6 +50,32 @@ fn run_args(model: &str, items: usize, out: &Path) -> Vec<String> {
     .collect()
 }
 
+/// Lines of a run directory's trials.jsonl so far.
+fn written(dir: &Path) -> usize {
+    std::fs::read(dir.join("trials.jsonl"))
+        .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+        .unwrap_or(0)
+}
+
+/// Starts `faithscope run` and returns once it has written `trials` trials into `dir`.
+fn start_until(args: &[String], dir: &Path, trials: usize) -> std::process::Child {
+    let mut child = Command::new(bin())
+        .args(args)
+        .current_dir(common::repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while written(dir) < trials {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be interrupted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child
+}
+
 fn run(args: &[String]) -> std::process::Output {
     Command::new(bin())
         .args(args)
@@ -269,32 +295,17 @@ fn a_server_killed_mid_run_then_resume_against_its_restart_matches_an_uninterrup
     let mut served = Served::start(&model, 0, &[]);
     let port = served.port();
     let cut = tmp.path().join("cut");
-    let mut child = Command::new(bin())
-        .args(run_args(&served.url, items, &cut))
-        .current_dir(common::repo())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let written = || {
-        std::fs::read(cut.join("trials.jsonl"))
-            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
-            .unwrap_or(0)
-    };
-    while written() < 3 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before the server could be killed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    let mut child = start_until(&run_args(&served.url, items, &cut), &cut, 3);
     served.kill();
     let status = child.wait().unwrap();
     // The run went on without its server: the rest of the items are errors, named as such.
     let errors = run_lines(&cut, "errors.jsonl");
     assert!(!errors.is_empty(), "no errors recorded ({status:?})");
     let total = run_lines(&full, "trials.jsonl").len();
-    assert!(written() < total, "all trials were written before the kill");
+    assert!(
+        written(&cut) < total,
+        "all trials were written before the kill"
+    );
     let first = errors[0].to_string();
     assert!(first.contains("127.0.0.1"), "{first}");
 
@@ -434,29 +445,11 @@ fn concurrent_runs_give_the_sequential_trials_and_a_killed_one_resumes_exactly()
 
     // SIGKILL of a run at concurrency 8 part-way, then --resume: exactly the same trials
     let cut = tmp.path().join("cut");
-    let mut child = Command::new(bin())
-        .args(with(8, &cut))
-        .current_dir(common::repo())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let written = || {
-        std::fs::read(cut.join("trials.jsonl"))
-            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
-            .unwrap_or(0)
-    };
-    while written() < 12 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    let mut child = start_until(&with(8, &cut), &cut, 12);
     child.kill().unwrap();
     child.wait().unwrap();
     let total = run_lines(&local, "trials.jsonl").len();
-    assert!(written() < total, "killed after all {total} trials");
+    assert!(written(&cut) < total, "killed after all {total} trials");
     let out = run(&[
         "run".into(),
         "--resume".into(),

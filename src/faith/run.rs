@@ -214,6 +214,18 @@ fn read_repair<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<(usize, 
     Ok(out)
 }
 
+/// The path and text of a run directory's manifest; a directory without one is not a run.
+fn manifest_text(dir: &Path) -> Result<(PathBuf, String), RunError> {
+    let path = dir.join(MANIFEST);
+    match std::fs::read_to_string(&path) {
+        Ok(t) => Ok((path, t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(RunError::NotARun(dir.display().to_string()))
+        }
+        Err(e) => Err(RunError::Io { path, source: e }),
+    }
+}
+
 /// Reads what a run directory holds, by item, without changing it: a torn last line is left
 /// for `--resume` to cut and said in the warnings, as is a line that is not a record.
 pub fn read_ids(dir: &Path) -> Result<crate::faith::shards::RunIds, RunError> {
@@ -221,14 +233,7 @@ pub fn read_ids(dir: &Path) -> Result<crate::faith::shards::RunIds, RunError> {
     struct Id {
         id: String,
     }
-    let path = dir.join(MANIFEST);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(RunError::NotARun(dir.display().to_string()))
-        }
-        Err(e) => return Err(RunError::Io { path, source: e }),
-    };
+    let (path, text) = manifest_text(dir)?;
     let manifest = serde_json::from_str(&text).map_err(|e| RunError::Corrupt {
         path: path.clone(),
         line: e.line(),
@@ -324,14 +329,7 @@ impl RunStore {
 
     /// Opens an existing run for resuming: reads its manifest and records, dropping torn lines.
     pub fn open(dir: &Path) -> Result<(RunStore, Manifest), RunError> {
-        let path = dir.join(MANIFEST);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(RunError::NotARun(dir.display().to_string()))
-            }
-            Err(e) => return Err(RunError::Io { path, source: e }),
-        };
+        let (path, text) = manifest_text(dir)?;
         let manifest: Manifest = serde_json::from_str(&text).map_err(|e| RunError::Corrupt {
             path: path.clone(),
             line: e.line(),
@@ -425,9 +423,7 @@ impl RunStore {
             id: item.to_string(),
             unix_time: now_unix(),
         };
-        let path = self.done_log.path.clone();
-        self.before_write().map_err(io_err(&path))?;
-        self.done_log.append(&rec).map_err(io_err(&path))?;
+        self.append_line(|s| &mut s.done_log, &rec)?;
         self.done.insert(item.to_string());
         Ok(())
     }
@@ -445,11 +441,21 @@ impl RunStore {
             reason: err.to_string(),
             unix_time: now_unix(),
         };
-        let path = self.errors_log.path.clone();
-        self.before_write().map_err(io_err(&path))?;
-        self.errors_log.append(&rec).map_err(io_err(&path))?;
+        self.append_line(|s| &mut s.errors_log, &rec)?;
         self.failed.insert(item.to_string());
         Ok(())
+    }
+
+    /// Appends one whole line to the log `log` picks (after the tests' kill hook).
+    fn append_line<T: Serialize>(
+        &mut self,
+        log: fn(&mut RunStore) -> &mut Log,
+        rec: &T,
+    ) -> Result<(), RunError> {
+        let hook = self.before_write();
+        let log = log(self);
+        hook.and_then(|()| log.append(rec))
+            .map_err(io_err(&log.path))
     }
 
     #[cfg(test)]

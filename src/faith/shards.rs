@@ -6,7 +6,7 @@
 //! partition of the same L items an unsharded run with `--limit L` takes.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -374,14 +374,6 @@ pub fn render(c: &Completeness, runs: &[RunIds], show: usize) -> String {
         }
     }
     out
-}
-
-/// Per directory: the shard it is, or its name alone.
-pub fn dir_label(dir: &Path, manifest: &Value) -> String {
-    match Shard::of_manifest(manifest) {
-        Some(s) => format!("{} (shard {s})", dir.display()),
-        None => dir.display().to_string(),
-    }
 }
 
 #[cfg(test)]
