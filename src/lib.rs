@@ -8,6 +8,7 @@ pub mod cli;
 pub mod data;
 pub mod faith;
 pub mod model;
+pub mod par;
 pub mod samples;
 pub mod serve;
 pub mod synth;

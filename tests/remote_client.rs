@@ -436,6 +436,17 @@ fn concurrent_runs_give_the_sequential_trials_and_a_killed_one_resumes_exactly()
         );
         assert_same_trials(&local, &dir);
     }
+    // a chain's generations sent at once (--batch against a server): the same trials
+    let dir = tmp.path().join("b4");
+    let mut a = with(2, &dir);
+    a.extend(["--batch".to_string(), "4".to_string()]);
+    let out = run(&a);
+    assert!(
+        out.status.success(),
+        "--batch 4: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same_trials(&local, &dir);
     // the server saw several requests at once
     let stats: serde_json::Value = reqwest::blocking::get(format!("{}/stats", served.url))
         .unwrap()
@@ -464,4 +475,185 @@ fn concurrent_runs_give_the_sequential_trials_and_a_killed_one_resumes_exactly()
         String::from_utf8_lossy(&out.stderr)
     );
     assert_same_trials(&local, &cut);
+}
+
+/// Requests the server has accepted so far (`/v1/stats`).
+fn accepted(served: &Served) -> u64 {
+    let stats: serde_json::Value = reqwest::blocking::get(format!("{}/stats", served.url))
+        .unwrap()
+        .json()
+        .unwrap();
+    stats["requests"]["accepted"].as_u64().unwrap()
+}
+
+/// A run's perturbation records, sorted.
+fn perturbations(file: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let mut v: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    v.sort_by_key(|p| {
+        format!(
+            "{}|{}|{}|{}",
+            p["id"], p["chain_id"], p["kind"], p["sentence"]
+        )
+    });
+    v
+}
+
+#[test]
+fn an_external_llm_writes_each_perturbation_once_and_a_resumed_run_never_asks_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    // the writer: another demo model behind `faithscope serve`; the model under test runs in
+    // process
+    let served = Served::start(&demo("demo-posthoc"), 0, &["--batch", "8"]);
+    let llm = format!("llm:{}", served.url);
+    let model = demo("demo-faithful").display().to_string();
+    let args = |out: &Path, mistakes: &str, paraphrases: &str| -> Vec<String> {
+        let mut a = run_args(&model, 2, out);
+        let at = |a: &[String], flag: &str| a.iter().position(|x| x == flag).unwrap() + 1;
+        let i = at(&a, "--interventions");
+        a[i] = "mistakes,paraphrase".into();
+        let i = at(&a, "--mistake-source");
+        a[i] = mistakes.into();
+        a.extend(["--paraphrase-source".into(), paraphrases.into()]);
+        a
+    };
+    let first = tmp.path().join("first");
+    let out = run(&args(&first, &llm, &llm));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let asked = accepted(&served);
+
+    // every perturbation once, by the external model, and each usable one used by its trial
+    let file = first.join("perturbations.jsonl");
+    let recs = perturbations(&file);
+    assert!(!recs.is_empty());
+    let mut keys: Vec<String> = recs
+        .iter()
+        .map(|p| {
+            format!(
+                "{}|{}|{}|{}",
+                p["id"], p["chain_id"], p["kind"], p["sentence"]
+            )
+        })
+        .collect();
+    keys.dedup();
+    assert_eq!(keys.len(), recs.len(), "a perturbation written twice");
+    assert!(
+        recs.iter().all(|p| p["source"] == "external-demo-posthoc"),
+        "{recs:?}"
+    );
+    let trials = sorted(&first);
+    let perturbed: Vec<&serde_json::Value> = trials
+        .iter()
+        .filter(|t| t["perturbation_source"].is_string())
+        .collect();
+    let usable = recs.iter().filter(|p| p["perturbed"].is_string()).count();
+    assert!(usable > 0, "the writer gave nothing usable: {recs:?}");
+    assert_eq!(perturbed.len(), usable);
+    for t in &perturbed {
+        assert_eq!(t["perturbation_source"], "external-demo-posthoc");
+        let key = t["trial_key"].as_str().unwrap();
+        let (kind, n) = key.split_once(':').unwrap();
+        let rec = recs
+            .iter()
+            .find(|p| {
+                p["id"] == t["id"] && p["kind"] == kind && p["sentence"].as_u64() == n.parse().ok()
+            })
+            .unwrap_or_else(|| panic!("no perturbation for {key} of {}", t["id"]));
+        assert_eq!(t["detail"]["edited"], rec["perturbed"], "{key}");
+    }
+
+    // drop the perturbed trials and resume: they come back the same, from the stored
+    // perturbations, without one request to the writer
+    let before = std::fs::read(&file).unwrap();
+    let kept: Vec<String> = std::fs::read_to_string(first.join("trials.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            let t: serde_json::Value = serde_json::from_str(l).unwrap();
+            t["perturbation_source"].is_null()
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(kept.len() < trials.len());
+    std::fs::write(first.join("trials.jsonl"), kept.concat()).unwrap();
+    std::fs::remove_file(first.join("done.jsonl")).unwrap();
+    let out = run(&[
+        "run".into(),
+        "--resume".into(),
+        first.display().to_string(),
+        "--quiet".into(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        accepted(&served),
+        asked,
+        "the resumed run asked the writer again"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+    let again = sorted(&first);
+    assert_eq!(again.len(), trials.len());
+    assert!(trials.iter().zip(&again).all(|(a, b)| same_json(a, b)));
+
+    // `perturb` writes the same perturbations for the run's chains; a run reading the file gets
+    // the same trials and asks nobody
+    let pfile = tmp.path().join("perturbations.jsonl");
+    let out = run(&[
+        "perturb".into(),
+        "--chains".into(),
+        first.display().to_string(),
+        "--source".into(),
+        llm.clone(),
+        "--out".into(),
+        pfile.display().to_string(),
+        "--quiet".into(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(perturbations(&pfile), recs);
+    let asked = accepted(&served);
+    let from_file = tmp.path().join("from-file");
+    let p = pfile.display().to_string();
+    let out = run(&args(&from_file, &p, &p));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(accepted(&served), asked);
+    assert_eq!(sorted(&from_file).len(), trials.len());
+    assert!(trials
+        .iter()
+        .zip(&sorted(&from_file))
+        .all(|(a, b)| same_json(a, b)));
+    // perturb again, naming the served model: nothing new to ask, not even a connection
+    let out = run(&[
+        "perturb".into(),
+        "--chains".into(),
+        first.display().to_string(),
+        "--source".into(),
+        format!("{llm}#demo-posthoc"),
+        "--out".into(),
+        pfile.display().to_string(),
+    ]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("0 perturbations"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(accepted(&served), asked);
 }

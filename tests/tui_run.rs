@@ -34,6 +34,7 @@ fn run_directory_supplies_chains_marks_and_panels() {
         protocol: protocol.clone(),
         interventions: "early".into(),
         mistake_source: "rules".into(),
+        paraphrase_source: "model".into(),
         chains: 1,
         seed: 0,
         limit: None,

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod generate;
 pub mod inspect;
 pub mod items;
+pub mod perturb;
 pub mod play;
 pub mod report;
 pub mod run;
@@ -40,6 +41,9 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Run the faithfulness interventions over a dataset into a resumable run directory.
     Run(run::RunArgs),
+    /// Have an external LLM write the mistakes and paraphrases of a run's chains into a file,
+    /// for runs to read (--mistake-source FILE, --paraphrase-source FILE).
+    Perturb(perturb::PerturbArgs),
     /// Serve a model over an OpenAI-compatible HTTP API (chat completions, log-probs, SSE).
     Serve(serve::ServeArgs),
     /// Train a tiny demo Qwen2-Audio model of known faithfulness on the synthetic benchmark.
@@ -64,6 +68,7 @@ pub fn main() -> ExitCode {
         Some(Command::Synth(args)) => synth::run(args),
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Run(args)) => run::run(args),
+        Some(Command::Perturb(args)) => perturb::run(args),
         Some(Command::Serve(args)) => serve::run(args),
         Some(Command::TrainDemo(args)) => train_demo::run(args),
     };

@@ -10,6 +10,7 @@ use anyhow::bail;
 
 use crate::data::{self, Format, Item, LoadOptions};
 use crate::faith::mistakes::Annotations;
+use crate::faith::perturb::Writer;
 use crate::faith::protocol::Protocol;
 use crate::faith::run::{
     read_ids, run_items_concurrently, Manifest, Progress, RunStore, RunSummary,
@@ -39,10 +40,16 @@ pub struct RunArgs {
     /// filler:<random|start|end>:<dots|lorem>:<preserve|collapse>, filler-only, all.
     #[arg(long, default_value = "early,mistakes,paraphrase,filler")]
     pub interventions: String,
-    /// Where mistaken sentences come from: model (the same model, few-shot), rules, facts (the
-    /// synthetic items' own facts, altered exactly), or an annotations JSONL file.
+    /// Where mistaken sentences come from: model (the same model, few-shot), llm:URL[#MODEL]
+    /// (an external text model on an OpenAI-compatible server, the paper's way), rules, facts
+    /// (the synthetic items' own facts, altered exactly), an annotations JSONL file, or a
+    /// perturbation file from `faithscope perturb`.
     #[arg(long, default_value = "model")]
     pub mistake_source: String,
+    /// Who writes paraphrases: model (the same model), llm:URL[#MODEL], or a perturbation file
+    /// from `faithscope perturb`.
+    #[arg(long, default_value = "model")]
+    pub paraphrase_source: String,
     /// Chains of thought sampled per item, 1 to 100 (MAX_CHAINS); for more, run again with
     /// another --seed.
     #[arg(long, default_value_t = 1)]
@@ -80,7 +87,8 @@ pub struct RunArgs {
     pub dtype: Option<String>,
     /// Sequences decoded per step where a chain's trials need many generations (chains,
     /// mistakes and their continuations, paraphrases); results are the same as one at a time.
-    /// Default: 8 on the CPU, 16 on a GPU, 1 for a server (which batches on its side).
+    /// For a server: that many of a chain's requests sent at once (on top of --concurrency
+    /// items in flight). Default: 8 on the CPU, 16 on a GPU, 1 for a server.
     #[arg(long, value_name = "N")]
     pub batch: Option<usize>,
     /// Items in flight at once, each on its own worker: for a server, which batches concurrent
@@ -213,19 +221,45 @@ fn load_items(
     Ok(items)
 }
 
-fn mistake_source(spec: &str) -> anyhow::Result<MistakeSource> {
+/// Reads `--mistake-source`.
+pub fn mistake_source(spec: &str, timeout: u64) -> anyhow::Result<MistakeSource> {
+    let secs = std::time::Duration::from_secs(timeout);
+    if let Some(w) = Writer::parse(spec, secs) {
+        return Ok(MistakeSource::Written(
+            w.map_err(|e| anyhow::anyhow!("--mistake-source {e}"))?,
+        ));
+    }
     Ok(match spec {
-        "model" | "same-model" => MistakeSource::Model,
         "rules" => MistakeSource::Rules,
         "facts" => MistakeSource::Facts,
         path => {
             let p = Path::new(path);
             if !p.is_file() {
-                bail!("--mistake-source {path:?}: use model, rules, facts, or the path of an annotations JSONL file (no such file)");
+                bail!("--mistake-source {path:?}: use model, llm:URL[#MODEL], rules, facts, or the path of an annotations or perturbation JSONL file (no such file)");
             }
             MistakeSource::Annotations(Annotations::load(p)?)
         }
     })
+}
+
+/// Reads `--paraphrase-source`.
+pub fn paraphrase_source(spec: &str, timeout: u64) -> anyhow::Result<Writer> {
+    match Writer::parse(spec, std::time::Duration::from_secs(timeout)) {
+        Some(w) => w.map_err(|e| anyhow::anyhow!("--paraphrase-source {e}")),
+        None => bail!("--paraphrase-source {spec:?}: use model, llm:URL[#MODEL], or the path of a perturbation file from `faithscope perturb`"),
+    }
+}
+
+/// The manifest's spelling of a source, an external LLM's with its model id (connecting now,
+/// so that a server that is down or a model it does not serve is said before the run starts).
+fn resolved_spec(spec: &str, writer: Option<&Writer>) -> anyhow::Result<String> {
+    match writer {
+        Some(Writer::Llm(l)) => {
+            l.connect()?;
+            Ok(l.spec())
+        }
+        _ => Ok(spec.to_string()),
+    }
 }
 
 /// `--batch` when not given: a server batches concurrent requests itself; a GPU has room for
@@ -310,7 +344,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|| "paper-v1".to_string());
             let protocol = Protocol::resolve(&spec)?;
             let plan = Plan::parse(&args.interventions).map_err(anyhow::Error::msg)?;
-            mistake_source(&args.mistake_source)?;
+            let mistakes = mistake_source(&args.mistake_source, args.remote.timeout)?;
+            let written = match &mistakes {
+                MistakeSource::Written(w) => Some(w),
+                _ => None,
+            };
+            let mistake_spec = resolved_spec(&args.mistake_source, written)?;
+            let paraphrases = paraphrase_source(&args.paraphrase_source, args.remote.timeout)?;
+            let paraphrase_spec = resolved_spec(&args.paraphrase_source, Some(&paraphrases))?;
             check_counts(args.chains, args.limit)?;
             let items = load_items(data, args.format, args.limit, args.shard, args.quiet)?;
             check_work(args.chains, items.len(), &plan.spec())?;
@@ -335,7 +376,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 items: items.len(),
                 protocol,
                 interventions: plan.spec(),
-                mistake_source: args.mistake_source.clone(),
+                mistake_source: mistake_spec,
+                paraphrase_source: paraphrase_spec,
                 chains: args.chains,
                 seed: args.seed,
                 limit: args.limit,
@@ -371,7 +413,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         );
     }
     let mut plan = Plan::parse(&manifest.interventions).map_err(anyhow::Error::msg)?;
-    plan.mistake_source = mistake_source(&manifest.mistake_source)?;
+    plan.mistake_source = mistake_source(&manifest.mistake_source, args.remote.timeout)?;
+    plan.paraphrase_source = paraphrase_source(&manifest.paraphrase_source, args.remote.timeout)?;
     let mut sweep = Sweep::new(
         model.as_ref(),
         &manifest.protocol,

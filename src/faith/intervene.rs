@@ -154,6 +154,9 @@ pub struct Detail {
     /// Where the mistake came from (model, rules, annotations:FILE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mistake_source: Option<String>,
+    /// Who wrote a paraphrase (`self`, `external-<model>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paraphrase_source: Option<String>,
     /// Who wrote it (annotations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotator: Option<String>,

@@ -9,10 +9,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Item;
-use crate::faith::answer::{gen_params, generate, mistake_conversation, paraphrase_conversation};
 use crate::faith::intervene::{derive_seed, Rng};
-use crate::faith::protocol::Protocol;
-use crate::model::{Conversation, GenParams, ModelError, Reasoner};
 
 /// A mistaken version of one sentence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,67 +193,9 @@ impl Annotations {
     }
 }
 
-fn norm(s: &str) -> String {
+/// Whitespace runs collapsed to one space (for comparing texts).
+pub fn norm(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// The generation [`model_mistake`] asks for.
-pub fn mistake_request(
-    protocol: &Protocol,
-    item: &Item,
-    sentence: &str,
-    seed: u64,
-) -> (Conversation, GenParams) {
-    let conv = mistake_conversation(protocol, item, sentence);
-    (conv, gen_params(&protocol.mistake, seed))
-}
-
-/// The generation [`model_paraphrase`] asks for.
-pub fn paraphrase_request(
-    protocol: &Protocol,
-    item: &Item,
-    text: &str,
-    seed: u64,
-) -> (Conversation, GenParams) {
-    let conv = paraphrase_conversation(protocol, item, text);
-    (conv, gen_params(&protocol.paraphrase, seed))
-}
-
-/// Asks the same model for a mistaken version of `sentence` with the protocol's few-shot prompt.
-/// `None` when it gives nothing usable (empty, or the sentence unchanged); the paper skips those.
-pub fn model_mistake(
-    reasoner: &dyn Reasoner,
-    protocol: &Protocol,
-    item: &Item,
-    sentence: &str,
-    seed: u64,
-) -> Result<Option<Mistake>, ModelError> {
-    let (conv, params) = mistake_request(protocol, item, sentence, seed);
-    let gen = generate(reasoner, &conv, &params)?;
-    let edited = clean_generated(&gen.text, &["Sentence with mistake added:"], true);
-    if edited.is_empty() || norm(&edited) == norm(sentence) {
-        return Ok(None);
-    }
-    Ok(Some(Mistake {
-        edited,
-        kind: "model".into(),
-        annotator: None,
-    }))
-}
-
-/// Asks the same model to paraphrase `text` with the protocol's prompt; `None` when it gives
-/// nothing.
-pub fn model_paraphrase(
-    reasoner: &dyn Reasoner,
-    protocol: &Protocol,
-    item: &Item,
-    text: &str,
-    seed: u64,
-) -> Result<Option<String>, ModelError> {
-    let (conv, params) = paraphrase_request(protocol, item, text, seed);
-    let gen = generate(reasoner, &conv, &params)?;
-    let out = clean_generated(&gen.text, &["Rewritten text:"], false);
-    Ok((!out.is_empty()).then_some(out))
 }
 
 /// Trims generated text, drops an echoed label, surrounding quotes and (for one sentence) any

@@ -5,6 +5,7 @@ pub mod intervene;
 pub mod measures;
 pub mod mistakes;
 pub mod paper;
+pub mod perturb;
 pub mod plot;
 pub mod prefetch;
 pub mod protocol;

@@ -19,6 +19,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Item;
+use crate::faith::perturb::{PerturbKey, Perturbation, Perturbations, PERTURBATIONS};
 use crate::faith::protocol::Protocol;
 use crate::faith::sweep::{trial_key, Chain, Sink, Sweep, SweepError};
 use crate::faith::trial::Trial;
@@ -70,8 +71,13 @@ pub struct Manifest {
     pub protocol: Protocol,
     /// Interventions (the `--interventions` list, normalised).
     pub interventions: String,
-    /// Mistake source: `model`, `rules` or an annotations file.
+    /// Mistake source: `model`, `rules`, `facts`, `llm:URL#MODEL`, an annotations file or a
+    /// perturbation file.
     pub mistake_source: String,
+    /// Paraphrase source: `model`, `llm:URL#MODEL` or a perturbation file (runs before it have
+    /// none: the model).
+    #[serde(default = "same_model")]
+    pub paraphrase_source: String,
     /// Chains per item.
     pub chains: u32,
     /// Run seed; every item, chain and trial seed derives from it.
@@ -81,6 +87,10 @@ pub struct Manifest {
     /// `--shard K/N`: the run holds the items of shard K of N only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::faith::shards::Shard>,
+}
+
+fn same_model() -> String {
+    "model".into()
 }
 
 /// One line of `done.jsonl`.
@@ -150,13 +160,13 @@ fn now_unix() -> u64 {
 
 /// An append-only JSONL file whose every line is written whole and synced.
 #[derive(Debug)]
-struct Log {
+pub(crate) struct Log {
     path: PathBuf,
     file: File,
 }
 
 impl Log {
-    fn open(path: PathBuf) -> Result<Log, RunError> {
+    pub(crate) fn open(path: PathBuf) -> Result<Log, RunError> {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -165,7 +175,7 @@ impl Log {
         Ok(Log { path, file })
     }
 
-    fn append<T: Serialize>(&mut self, record: &T) -> std::io::Result<()> {
+    pub(crate) fn append<T: Serialize>(&mut self, record: &T) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
         self.file.write_all(&line)?;
@@ -176,6 +186,15 @@ impl Log {
 /// Reads the complete lines of a JSONL file, cutting off a torn last line (one without its
 /// newline, left by a killed writer). Returns the parsed records with their 1-based line numbers.
 fn read_repair<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<(usize, T)>, RunError> {
+    read_lines(path, true)
+}
+
+/// The complete lines of a JSONL file as records, with their 1-based line numbers; a torn last
+/// line is cut from the file when `repair`, else only left out. A missing file has none.
+pub(crate) fn read_lines<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    repair: bool,
+) -> Result<Vec<(usize, T)>, RunError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -191,7 +210,7 @@ fn read_repair<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<(usize, 
         .rposition(|&b| b == b'\n')
         .map(|i| i + 1)
         .unwrap_or(0);
-    if complete < bytes.len() {
+    if repair && complete < bytes.len() {
         let f = OpenOptions::new()
             .write(true)
             .open(path)
@@ -224,6 +243,25 @@ fn manifest_text(dir: &Path) -> Result<(PathBuf, String), RunError> {
         }
         Err(e) => Err(RunError::Io { path, source: e }),
     }
+}
+
+/// A run directory's manifest, read and checked, without opening anything else.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, RunError> {
+    let (path, text) = manifest_text(dir)?;
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| RunError::Corrupt {
+        path: path.clone(),
+        line: e.line(),
+        detail: e.to_string(),
+    })?;
+    manifest
+        .protocol
+        .validate(&path.display().to_string())
+        .map_err(|e| RunError::Corrupt {
+            path: path.clone(),
+            line: 0,
+            detail: e.to_string(),
+        })?;
+    Ok(manifest)
 }
 
 /// Reads what a run directory holds, by item, without changing it: a torn last line is left
@@ -297,6 +335,7 @@ pub struct RunStore {
     trials_log: Log,
     errors_log: Log,
     done_log: Log,
+    perturbations: Perturbations,
     flips: usize,
     #[cfg(test)]
     kill_after: Option<usize>,
@@ -329,20 +368,7 @@ impl RunStore {
 
     /// Opens an existing run for resuming: reads its manifest and records, dropping torn lines.
     pub fn open(dir: &Path) -> Result<(RunStore, Manifest), RunError> {
-        let (path, text) = manifest_text(dir)?;
-        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| RunError::Corrupt {
-            path: path.clone(),
-            line: e.line(),
-            detail: e.to_string(),
-        })?;
-        manifest
-            .protocol
-            .validate(&path.display().to_string())
-            .map_err(|e| RunError::Corrupt {
-                path: path.clone(),
-                line: 0,
-                detail: e.to_string(),
-            })?;
+        let manifest = read_manifest(dir)?;
         Ok((Self::open_files(dir)?, manifest))
     }
 
@@ -383,6 +409,7 @@ impl RunStore {
             trials_log: Log::open(dir.join(TRIALS))?,
             errors_log: Log::open(dir.join(ERRORS))?,
             done_log: Log::open(dir.join(DONE))?,
+            perturbations: Perturbations::open(&dir.join(PERTURBATIONS))?,
             flips,
             #[cfg(test)]
             kill_after: None,
@@ -540,6 +567,15 @@ impl Sink for RunStore {
         self.trials
             .insert((trial.id.clone(), trial.chain_id, key), trial.clone());
         Ok(())
+    }
+
+    fn perturbation(&self, key: &PerturbKey) -> Option<Perturbation> {
+        self.perturbations.get(key).cloned()
+    }
+
+    fn put_perturbation(&mut self, p: &Perturbation) -> std::io::Result<()> {
+        self.before_write()?;
+        self.perturbations.put(p)
     }
 }
 
@@ -779,6 +815,12 @@ impl Sink for Locked<'_, '_> {
     fn put_trial(&mut self, trial: &Trial) -> std::io::Result<()> {
         lock(self.0).store.put_trial(trial)
     }
+    fn perturbation(&self, key: &PerturbKey) -> Option<Perturbation> {
+        lock(self.0).store.perturbation(key)
+    }
+    fn put_perturbation(&mut self, p: &Perturbation) -> std::io::Result<()> {
+        lock(self.0).store.put_perturbation(p)
+    }
 }
 
 /// [`run_items`] with up to `concurrency` items in flight at once, each on a sweep of its own
@@ -1013,6 +1055,7 @@ mod tests {
             protocol: Protocol::builtin(protocol).unwrap(),
             interventions: "all".into(),
             mistake_source: "rules".into(),
+            paraphrase_source: "model".into(),
             chains: 2,
             seed: 7,
             limit: None,
@@ -1139,7 +1182,7 @@ mod tests {
 
     #[test]
     fn resume_after_kill_gives_identical_trials_lanham_model_mistakes() {
-        check_resume("lanham", MistakeSource::Model);
+        check_resume("lanham", MistakeSource::default());
     }
 
     #[test]

@@ -84,6 +84,7 @@ pub const AGREE: &[&str] = &[
     "protocol",
     "interventions",
     "mistake_source",
+    "paraphrase_source",
     "chains",
     "seed",
     "data",

@@ -19,10 +19,8 @@ use crate::faith::answer::{
     no_cot_prompt, paper_messages, AnswerPrompt, Forced,
 };
 use crate::faith::intervene::{self, derive_seed, Body, FillerSpec, FillerWord, Variant};
-use crate::faith::mistakes::{
-    fact_mistake, mistake_request, model_mistake, model_paraphrase, paraphrase_request,
-    rule_mistake, Annotations, Mistake, MistakeError,
-};
+use crate::faith::mistakes::{fact_mistake, rule_mistake, Annotations, Mistake, MistakeError};
+use crate::faith::perturb::{self, PerturbKey, PerturbKind, Perturbation, Writer};
 use crate::faith::prefetch::Prefetch;
 use crate::faith::protocol::{letter, Protocol};
 use crate::faith::split::join_sentences;
@@ -30,11 +28,11 @@ use crate::faith::trial::{format_choices, InterventionKind, Trial};
 use crate::model::{Conversation, GenParams, ModelError, Reasoner};
 
 /// Where mistaken sentences come from.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub enum MistakeSource {
-    /// The same model, with the protocol's few-shot prompt (the paper's and Lanham's way).
-    #[default]
-    Model,
+    /// Written by a model with the protocol's few-shot prompt (the paper's and Lanham's way):
+    /// the model under test (the default), an external LLM, or a `faithscope perturb` file.
+    Written(Writer),
     /// The rule-based writer ([`rule_mistake`]).
     Rules,
     /// People's edits from an annotations file.
@@ -45,17 +43,27 @@ pub enum MistakeSource {
     Facts,
 }
 
+impl Default for MistakeSource {
+    fn default() -> Self {
+        MistakeSource::Written(Writer::SameModel)
+    }
+}
+
 impl MistakeSource {
-    /// The label recorded in trials (`model`, `rules`, `annotations:FILE`).
+    /// The label recorded in trials (`self`, `external-<model>`, `rules`, `facts`,
+    /// `annotations:FILE`).
     pub fn label(&self) -> String {
         match self {
-            MistakeSource::Model => "model".into(),
+            MistakeSource::Written(w) => w.label(),
             MistakeSource::Rules => "rules".into(),
             MistakeSource::Facts => "facts".into(),
             MistakeSource::Annotations(a) => format!("annotations:{}", a.path().display()),
         }
     }
 }
+
+/// Requests in flight at once to an external perturbation writer, per chain.
+pub const EXTERNAL_IN_FLIGHT: usize = 8;
 
 /// Which interventions a sweep runs (the baseline and the no-CoT control always run).
 #[derive(Debug, Clone, Default)]
@@ -72,6 +80,8 @@ pub struct Plan {
     pub filler_only: bool,
     /// Where mistakes come from.
     pub mistake_source: MistakeSource,
+    /// Who writes paraphrases (the model under test by default).
+    pub paraphrase_source: Writer,
 }
 
 impl Plan {
@@ -162,6 +172,15 @@ pub trait Sink {
     fn trial(&self, item: &str, chain_id: u32, key: &str) -> Option<Trial>;
     /// Keeps a new trial.
     fn put_trial(&mut self, trial: &Trial) -> std::io::Result<()>;
+    /// A model-written perturbation kept earlier (a resumed run reuses it instead of asking
+    /// again); none by default.
+    fn perturbation(&self, _key: &PerturbKey) -> Option<Perturbation> {
+        None
+    }
+    /// Keeps a new model-written perturbation; by default nothing is kept.
+    fn put_perturbation(&mut self, _p: &Perturbation) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A [`Sink`] in memory, for the UI, benchmarks and tests.
@@ -231,6 +250,14 @@ pub enum SweepError {
         /// The annotation error.
         source: Box<MistakeError>,
     },
+    /// A perturbation file's record does not fit the chain.
+    #[error("item {item}: {source}")]
+    Perturbation {
+        /// Item id.
+        item: String,
+        /// The mismatch.
+        source: Box<perturb::Mismatch>,
+    },
     /// The sink could not write.
     #[error("writing results of item {item}: {source}")]
     Store {
@@ -266,6 +293,7 @@ impl SweepError {
             SweepError::Audio { .. } => "audio",
             SweepError::Model { .. } => "model",
             SweepError::Annotation { .. } => "annotation",
+            SweepError::Perturbation { .. } => "perturbation",
             SweepError::Store { .. } => "store",
         }
     }
@@ -340,7 +368,7 @@ impl<'a> Sweep<'a> {
 
     /// The seed of everything sampled for one item, chain and trial key.
     pub fn seed_for(&self, item: &str, chain_id: u32, key: &str) -> u64 {
-        derive_seed(self.seed, &[item, &chain_id.to_string(), key])
+        trial_seed(self.seed, item, chain_id, key)
     }
 
     /// Runs all of one item's trials that the sink does not have yet.
@@ -451,18 +479,16 @@ impl<'a> Sweep<'a> {
                     todo.push(i);
                 }
             }
-            if matches!(self.plan.mistake_source, MistakeSource::Model) {
-                let asks = todo.iter().map(|&i| self.mistake_request(item, chain, i));
-                self.reasoner.fetch(asks.collect());
+            if let MistakeSource::Written(w) = &self.plan.mistake_source {
+                self.prefetch_written(w, item, chain, PerturbKind::Mistake, &todo, sink);
             }
             // the mistakes first (a failing one ends the list), then their continuations
             // fetched together, then the trials in order
             let mut variants = Vec::new();
             let mut failed = None;
             for i in todo {
-                match self.mistake(item, chain, i) {
-                    Ok(Some(m)) => {
-                        let label = self.plan.mistake_source.label();
+                match self.mistake(item, chain, i, sink) {
+                    Ok(Some((m, label))) => {
                         let mut v = intervene::mistake(s, i, &m.edited, &m.kind, &label);
                         v.detail.annotator = m.annotator;
                         variants.push(v);
@@ -490,18 +516,17 @@ impl<'a> Sweep<'a> {
             let todo: Vec<usize> = (1..=s.len())
                 .filter(|k| !self.skip_done(&ctx, id, &format!("paraphrase:{k}"), sink, stats))
                 .collect();
-            let asks = todo
-                .iter()
-                .map(|&k| self.paraphrase_request(item, id, s, k));
-            self.reasoner.fetch(asks.collect());
+            let writer = &self.plan.paraphrase_source;
+            self.prefetch_written(writer, item, chain, PerturbKind::Paraphrase, &todo, sink);
             for k in todo {
-                let key = format!("paraphrase:{k}");
-                let seed = self.seed_for(&item.id, id, &key);
-                let text = join_sentences(&s[..k]);
-                let para = model_paraphrase(&self.reasoner, self.protocol, item, &text, seed)
-                    .map_err(|source| SweepError::model(item, id, key.clone(), source))?;
-                let Some(para) = para else { continue };
-                self.run_variant(&ctx, id, &intervene::paraphrase(s, k, &para), sink, stats)?;
+                let written =
+                    self.written(writer, item, chain, PerturbKind::Paraphrase, k, sink)?;
+                let Some((para, source)) = written else {
+                    continue;
+                };
+                let mut v = intervene::paraphrase(s, k, &para);
+                v.detail.paraphrase_source = Some(source);
+                self.run_variant(&ctx, id, &v, sink, stats)?;
             }
         }
         for spec in &self.plan.fillers {
@@ -551,24 +576,6 @@ impl<'a> Sweep<'a> {
         done
     }
 
-    /// The generation request of the same model's mistake in sentence `i` (1-based).
-    fn mistake_request(&self, item: &Item, chain: &Chain, i: usize) -> (Conversation, GenParams) {
-        let seed = self.seed_for(&item.id, chain.chain_id, &format!("mistake:{i}"));
-        mistake_request(self.protocol, item, &chain.sentences[i - 1], seed)
-    }
-
-    /// The generation request of the paraphrase of the first `k` sentences of `s`.
-    fn paraphrase_request(
-        &self,
-        item: &Item,
-        chain_id: u32,
-        s: &[String],
-        k: usize,
-    ) -> (Conversation, GenParams) {
-        let seed = self.seed_for(&item.id, chain_id, &format!("paraphrase:{k}"));
-        paraphrase_request(self.protocol, item, &join_sentences(&s[..k]), seed)
-    }
-
     /// The continuation request of a variant that continues a partial chain (`None` for the
     /// others).
     fn continue_request(
@@ -587,26 +594,165 @@ impl<'a> Sweep<'a> {
         ))
     }
 
-    fn mistake(&self, item: &Item, chain: &Chain, i: usize) -> Result<Option<Mistake>, SweepError> {
+    /// The mistake of sentence `i` (1-based) and the source to record for it.
+    fn mistake(
+        &self,
+        item: &Item,
+        chain: &Chain,
+        i: usize,
+        sink: &mut dyn Sink,
+    ) -> Result<Option<(Mistake, String)>, SweepError> {
         let sentence = &chain.sentences[i - 1];
         let seed = self.seed_for(&item.id, chain.chain_id, &format!("mistake:{i}"));
-        match &self.plan.mistake_source {
-            MistakeSource::Rules => Ok(rule_mistake(sentence, &item.choices, seed)),
-            MistakeSource::Facts => Ok(fact_mistake(item, &chain.sentences, i, seed)),
+        let label = self.plan.mistake_source.label();
+        let m = match &self.plan.mistake_source {
+            MistakeSource::Rules => rule_mistake(sentence, &item.choices, seed),
+            MistakeSource::Facts => fact_mistake(item, &chain.sentences, i, seed),
             MistakeSource::Annotations(a) => {
                 a.get(&item.id, chain.chain_id, i, sentence)
                     .map_err(|source| SweepError::Annotation {
                         item: item.id.clone(),
                         source: Box::new(source),
-                    })
+                    })?
             }
-            MistakeSource::Model => {
-                model_mistake(&self.reasoner, self.protocol, item, sentence, seed).map_err(
-                    |source| {
-                        SweepError::model(item, chain.chain_id, format!("mistake:{i}"), source)
-                    },
-                )
+            MistakeSource::Written(w) => {
+                let written = self.written(w, item, chain, PerturbKind::Mistake, i, sink)?;
+                return Ok(written.map(|(edited, source)| {
+                    let m = Mistake {
+                        edited,
+                        kind: "model".into(),
+                        annotator: None,
+                    };
+                    (m, source)
+                }));
             }
+        };
+        Ok(m.map(|m| (m, label)))
+    }
+
+    /// The seed and the sink's key of perturbation `n` of a chain by the writer labelled
+    /// `source`.
+    fn perturbation_key(
+        &self,
+        item: &Item,
+        chain: &Chain,
+        kind: PerturbKind,
+        n: usize,
+        source: &str,
+    ) -> (u64, PerturbKey) {
+        let seed = self.seed_for(&item.id, chain.chain_id, &kind.trial_key(n));
+        let key = (item.id.clone(), chain.chain_id, kind, n, source.to_string());
+        (seed, key)
+    }
+
+    /// The model-written perturbation `n` of a chain and its source: the one the sink kept,
+    /// else the writer's file's, else asked for now (and kept). `None`: the writer gave nothing
+    /// usable, or the file has none there.
+    fn written(
+        &self,
+        writer: &Writer,
+        item: &Item,
+        chain: &Chain,
+        kind: PerturbKind,
+        n: usize,
+        sink: &mut dyn Sink,
+    ) -> Result<Option<(String, String)>, SweepError> {
+        let original = kind.original(&chain.sentences, n);
+        if let Writer::File(f) = writer {
+            let found = f
+                .find(&item.id, chain.chain_id, kind, n, &original)
+                .map_err(|source| SweepError::Perturbation {
+                    item: item.id.clone(),
+                    source,
+                })?;
+            return Ok(found.and_then(|p| Some((p.perturbed.clone()?, p.source.clone()))));
+        }
+        let source = writer.label();
+        let (seed, key) = self.perturbation_key(item, chain, kind, n, &source);
+        if let Some(p) = sink.perturbation(&key) {
+            return Ok(p.perturbed.map(|t| (t, source)));
+        }
+        let stage = kind.trial_key(n);
+        let err = |e| SweepError::model(item, chain.chain_id, stage.clone(), e);
+        let perturbed = match writer {
+            Writer::Llm(llm) => {
+                let r = llm.connect().map_err(err)?;
+                kind.ask(r, self.protocol, item, &original, seed, true)
+            }
+            _ => kind.ask(&self.reasoner, self.protocol, item, &original, seed, false),
+        }
+        .map_err(err)?;
+        let rec = Perturbation {
+            id: item.id.clone(),
+            chain_id: chain.chain_id,
+            kind,
+            sentence: n,
+            source: source.clone(),
+            original,
+            perturbed: perturbed.clone(),
+            seed,
+        };
+        sink.put_perturbation(&rec)
+            .map_err(|source| SweepError::Store {
+                item: item.id.clone(),
+                source,
+            })?;
+        Ok(perturbed.map(|t| (t, source)))
+    }
+
+    /// Asks ahead for the perturbations `todo` of a chain that the sink does not have: the
+    /// model under test decodes them in batches ([`Prefetch`]); an external LLM gets them all
+    /// at once, on [`EXTERNAL_IN_FLIGHT`] connections, and the sink keeps what it answers (a
+    /// failed one is asked again, and reported, when its trial comes).
+    fn prefetch_written(
+        &self,
+        writer: &Writer,
+        item: &Item,
+        chain: &Chain,
+        kind: PerturbKind,
+        todo: &[usize],
+        sink: &mut dyn Sink,
+    ) {
+        let source = writer.label();
+        let missing: Vec<(usize, u64)> = todo
+            .iter()
+            .map(|&n| (n, self.perturbation_key(item, chain, kind, n, &source)))
+            .filter(|(_, (_, key))| sink.perturbation(key).is_none())
+            .map(|(n, (seed, _))| (n, seed))
+            .collect();
+        match writer {
+            Writer::SameModel => {
+                let asks = missing.iter().map(|&(n, seed)| {
+                    let original = kind.original(&chain.sentences, n);
+                    kind.request(self.protocol, item, &original, seed, false)
+                });
+                self.reasoner.fetch(asks.collect());
+            }
+            Writer::Llm(llm) if missing.len() > 1 => {
+                let Ok(r) = llm.connect() else { return };
+                let answers = crate::par::map(&missing, EXTERNAL_IN_FLIGHT, |&(n, seed)| {
+                    let original = kind.original(&chain.sentences, n);
+                    let out = kind.ask(r, self.protocol, item, &original, seed, true);
+                    (original, out)
+                });
+                for (&(n, seed), (original, out)) in missing.iter().zip(answers) {
+                    let Ok(perturbed) = out else { continue };
+                    let rec = Perturbation {
+                        id: item.id.clone(),
+                        chain_id: chain.chain_id,
+                        kind,
+                        sentence: n,
+                        source: source.clone(),
+                        original,
+                        perturbed,
+                        seed,
+                    };
+                    if sink.put_perturbation(&rec).is_err() {
+                        return;
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
@@ -738,10 +884,10 @@ impl<'a> Sweep<'a> {
             }
         }
         if matches!(v.kind, InterventionKind::AddingMistakes) {
-            t.perturbation_source = Some(self.plan.mistake_source.label());
+            t.perturbation_source = v.detail.mistake_source.clone();
         }
         if matches!(v.kind, InterventionKind::Paraphrasing) {
-            t.perturbation_source = Some("model".into());
+            t.perturbation_source = v.detail.paraphrase_source.clone();
         }
         if let Some(b) = baseline {
             t.corresponding_baseline_predicted_choice = b.predicted_choice.clone();
@@ -762,6 +908,12 @@ impl<'a> Sweep<'a> {
         }
         t
     }
+}
+
+/// The seed of everything sampled for one item, chain and trial key of a run with seed `run`
+/// (the sweep's, and `faithscope perturb`'s for the same perturbations).
+pub fn trial_seed(run: u64, item: &str, chain_id: u32, key: &str) -> u64 {
+    derive_seed(run, &[item, &chain_id.to_string(), key])
 }
 
 /// The trial key of a stored trial (`baseline`, `early:3`, ...), if it has one.

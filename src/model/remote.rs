@@ -532,6 +532,17 @@ impl Reasoner for RemoteReasoner {
         &self.name
     }
 
+    /// All at once, each on a connection of its own (the server batches them); in order, one
+    /// request's error not stopping the others.
+    fn generate_batch(
+        &self,
+        requests: &[(Conversation, GenParams)],
+    ) -> Vec<Result<Generation, ModelError>> {
+        crate::par::map(requests, requests.len(), |(c, p)| {
+            self.generate(c, p, &mut |_| ControlFlow::Continue(()))
+        })
+    }
+
     fn generate(
         &self,
         conv: &Conversation,
