@@ -637,6 +637,15 @@ impl From<bool> for Progress {
     }
 }
 
+/// The model's token counts for the progress line.
+#[derive(Debug, Clone, Copy)]
+struct Tokens {
+    /// Generated since the run began.
+    generated: u64,
+    /// The share of prompt tokens from a prefix cache, where the backend knows.
+    cached_share: Option<f64>,
+}
+
 /// The progress display of one [`run_items`] call.
 struct Reporter {
     mode: Progress,
@@ -687,20 +696,34 @@ impl Reporter {
     }
 
     /// One more item handled; `worked` when it ran (not skipped as failed before).
-    fn item(&mut self, worked: bool, s: &RunSummary, store: &RunStore, in_flight: usize) {
+    fn item(
+        &mut self,
+        worked: bool,
+        s: &RunSummary,
+        store: &RunStore,
+        in_flight: usize,
+        tokens: Tokens,
+    ) {
         self.seen += 1;
         self.worked += usize::from(worked);
-        let rate = s.trials_written as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+        let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+        let rate = s.trials_written as f64 / secs;
         let flight = if self.concurrency > 1 {
             format!("{in_flight} in flight, ")
         } else {
             String::new()
         };
-        let msg = format!(
+        let mut msg = format!(
             "{flight}{} trials, {rate:.1}/s, {} flips",
             store.trial_count(),
             store.flips()
         );
+        if tokens.generated > 0 {
+            msg.push_str(&format!(", {:.0} tok/s", tokens.generated as f64 / secs));
+        }
+        if let Some(c) = tokens.cached_share {
+            msg.push_str(&format!(", {:.0}% of prompt tokens cached", c * 100.0));
+        }
         match self.mode {
             Progress::Hidden => {}
             Progress::Bar => {
@@ -783,6 +806,10 @@ struct Shared<'s> {
     shown: Reporter,
     before: usize,
     in_flight: usize,
+    /// The model, for its token counts.
+    model: &'s dyn crate::model::Reasoner,
+    /// Its counts when the run began.
+    model_before: crate::model::ModelStats,
     /// The first failure to write the run files: every worker stops at its next item.
     failure: Option<RunError>,
 }
@@ -790,7 +817,13 @@ struct Shared<'s> {
 impl Shared<'_> {
     fn item(&mut self, worked: bool) {
         self.s.trials_written = self.store.trial_count() - self.before;
-        self.shown.item(worked, &self.s, self.store, self.in_flight);
+        let now = self.model.stats();
+        let tokens = Tokens {
+            generated: now.tokens_generated - self.model_before.tokens_generated,
+            cached_share: now.cached_share(),
+        };
+        self.shown
+            .item(worked, &self.s, self.store, self.in_flight, tokens);
     }
 }
 
@@ -843,6 +876,8 @@ pub fn run_items_concurrently(
         shown,
         before,
         in_flight: 0,
+        model: sweep.model(),
+        model_before: sweep.model().stats(),
         failure: None,
     });
     let next = AtomicUsize::new(0);

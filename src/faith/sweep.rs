@@ -366,6 +366,11 @@ impl<'a> Sweep<'a> {
         }
     }
 
+    /// The model under test.
+    pub fn model(&self) -> &'a dyn Reasoner {
+        self.reasoner.inner()
+    }
+
     /// The seed of everything sampled for one item, chain and trial key.
     pub fn seed_for(&self, item: &str, chain_id: u32, key: &str) -> u64 {
         trial_seed(self.seed, item, chain_id, key)

@@ -482,6 +482,8 @@ impl CandleReasoner {
             let mut s = lock(&self.stats);
             s.tokens_computed += (n - reused) as u64;
             s.tokens_reused += reused as u64;
+            s.prompt_tokens += n as u64;
+            s.prompt_tokens_cached = Some(s.prompt_tokens_cached.unwrap_or(0) + reused as u64);
         }
         Ok((logits, cache))
     }
@@ -652,6 +654,7 @@ impl<'m, 'a, K> DecodeBatch<'m, 'a, K> {
                 Ok(None) => {
                     let result = job.finish(&m.tok).map(|(gen, p, fed, cache)| {
                         m.remember(&p.clip, fed, cache);
+                        lock(&m.stats).tokens_generated += gen.tokens.len() as u64;
                         gen
                     });
                     self.ended.push((key, result));

@@ -165,6 +165,21 @@ pub struct ModelStats {
     pub tokens_reused: u64,
     /// Clips encoded by the audio tower.
     pub audio_encoded: u64,
+    /// Tokens generated (sampled).
+    pub tokens_generated: u64,
+    /// Prompt tokens of all requests (prefills).
+    pub prompt_tokens: u64,
+    /// Of those, the ones served from a cached prefix, where the backend knows (a server tells
+    /// it in `usage.prompt_tokens_details.cached_tokens`).
+    pub prompt_tokens_cached: Option<u64>,
+}
+
+impl ModelStats {
+    /// The share of prompt tokens served from a cached prefix, where known.
+    pub fn cached_share(&self) -> Option<f64> {
+        let cached = self.prompt_tokens_cached?;
+        (self.prompt_tokens > 0).then(|| cached as f64 / self.prompt_tokens as f64)
+    }
 }
 
 /// Errors of any backend; messages name the file, tensor or lengths involved.

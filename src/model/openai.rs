@@ -31,7 +31,7 @@ pub struct ChatRequest {
     /// Server-sent events, one chunk per piece of text.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
-    /// Stream options (`include_usage`); accepted, not used.
+    /// Stream options: `{"include_usage": true}` adds a last chunk with the token counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<Value>,
     /// Most new tokens.
@@ -198,6 +198,18 @@ pub struct Usage {
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
     pub total_tokens: usize,
+    /// vLLM (with `--enable-prompt-tokens-details`), OpenAI: how many prompt tokens came from
+    /// the prefix cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+/// The parts of the prompt's token count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    /// Served from the prefix cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<usize>,
 }
 
 /// One server-sent event of a streamed completion.
@@ -208,6 +220,9 @@ pub struct ChatChunk {
     pub created: u64,
     pub model: String,
     pub choices: Vec<ChunkChoice>,
+    /// The usage chunk (`stream_options.include_usage`) has it, with no choices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 /// The choice of a chunk.

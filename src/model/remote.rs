@@ -129,6 +129,8 @@ pub struct RemoteReasoner {
     clips: Mutex<Vec<(ClipKey, std::sync::Arc<String>)>>,
     letter_ids: Mutex<HashMap<String, Option<u32>>>,
     traffic: Mutex<Traffic>,
+    /// Token counts the server reported.
+    usage: Mutex<ModelStats>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -172,6 +174,7 @@ impl RemoteReasoner {
             clips: Mutex::new(Vec::new()),
             letter_ids: Mutex::new(HashMap::new()),
             traffic: Mutex::new(Traffic::default()),
+            usage: Mutex::new(ModelStats::default()),
         };
         let list: ModelList = r.get_json("/models")?;
         r.caps.models = list.data.iter().map(|m| m.id.clone()).collect();
@@ -368,6 +371,20 @@ impl RemoteReasoner {
         self.send_json::<T, ()>(&url, None)
     }
 
+    /// Adds a reply's token counts to [`Reasoner::stats`].
+    fn count(&self, u: &super::openai::Usage) {
+        let mut s = lock(&self.usage);
+        s.tokens_generated += u.completion_tokens as u64;
+        s.prompt_tokens += u.prompt_tokens as u64;
+        let cached = u
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens);
+        if let Some(c) = cached {
+            s.prompt_tokens_cached = Some(s.prompt_tokens_cached.unwrap_or(0) + c as u64);
+        }
+    }
+
     fn post_json<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
@@ -557,6 +574,7 @@ impl Reasoner for RemoteReasoner {
             params.temperature,
         );
         req.stream = true;
+        req.stream_options = Some(serde_json::json!({ "include_usage": true }));
         req.top_p = Some(params.top_p);
         req.seed = Some(params.seed);
         req.stop = (!params.stop.is_empty()).then(|| Stop::Many(params.stop.clone()));
@@ -579,6 +597,9 @@ impl Reasoner for RemoteReasoner {
                     "{url}: a stream chunk is not a chat.completion.chunk ({e}): {data}"
                 ))
             })?;
+            if let Some(u) = &chunk.usage {
+                self.count(u);
+            }
             let Some(choice) = chunk.choices.into_iter().next() else {
                 continue;
             };
@@ -657,6 +678,9 @@ impl Reasoner for RemoteReasoner {
             req.top_logprobs = Some(1);
         }
         let c: ChatCompletion = self.post_json("/chat/completions", &req)?;
+        if let Some(u) = &c.usage {
+            self.count(u);
+        }
         let Some(first) = first_logprobs(&c) else {
             return Err(ModelError::Compute(format!(
                 "{}/chat/completions: the reply has no log-probs although they were asked for",
@@ -716,8 +740,10 @@ impl Reasoner for RemoteReasoner {
         Some(self.opts.audio_window_s)
     }
 
+    /// The token counts the server reported (`usage`): generated, prompt, and cached where it
+    /// says (vLLM with `--enable-prompt-tokens-details`).
     fn stats(&self) -> ModelStats {
-        ModelStats::default()
+        *lock(&self.usage)
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Job {
     pub logprobs: Option<LogprobAsk>,
     /// Server-sent events.
     pub stream: bool,
+    /// A last chunk with the token counts (`stream_options.include_usage`).
+    pub stream_usage: bool,
 }
 
 impl Job {
@@ -140,6 +142,12 @@ impl Job {
             params,
             logprobs,
             stream: req.stream,
+            stream_usage: req
+                .stream_options
+                .as_ref()
+                .and_then(|o| o.get("include_usage"))
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
         })
     }
 }
@@ -204,6 +212,7 @@ pub async fn chat_completions(State(st): State<Arc<AppState>>, req: Request) -> 
     let cancel = Arc::new(AtomicBool::new(false));
     let (tx, rx) = unbounded_channel();
     let stream = job.stream;
+    let stream_usage = job.stream_usage;
     {
         let st = st.clone();
         let cancel = cancel.clone();
@@ -236,7 +245,7 @@ pub async fn chat_completions(State(st): State<Arc<AppState>>, req: Request) -> 
     }
     let guard = CancelOnDrop(cancel);
     if stream {
-        streamed(st, rx, guard, deadline).await
+        streamed(st, rx, guard, deadline, stream_usage).await
     } else {
         complete(st, rx, guard, deadline).await
     }
@@ -392,11 +401,7 @@ async fn complete(
                         finish_reason: Some(f.finish.into()),
                         logprobs: f.logprobs,
                     }],
-                    usage: Some(Usage {
-                        prompt_tokens,
-                        completion_tokens: f.tokens,
-                        total_tokens: prompt_tokens + f.tokens,
-                    }),
+                    usage: Some(usage(prompt_tokens, f.tokens)),
                 };
                 return Json(reply).into_response();
             }
@@ -414,14 +419,29 @@ struct Streaming {
     id: String,
     created: u64,
     phase: Phase,
+    /// The prompt's tokens, and whether a usage chunk ends the stream.
+    prompt_tokens: usize,
+    usage: bool,
 }
 
 #[derive(PartialEq)]
 enum Phase {
     Role,
     Body,
+    /// The usage chunk is due (tokens generated).
+    Usage(usize),
     Done,
     End,
+}
+
+/// The token counts of a reply.
+fn usage(prompt_tokens: usize, completion_tokens: usize) -> Usage {
+    Usage {
+        prompt_tokens,
+        completion_tokens,
+        total_tokens: prompt_tokens + completion_tokens,
+        prompt_tokens_details: None,
+    }
 }
 
 impl Streaming {
@@ -436,6 +456,7 @@ impl Streaming {
                 delta,
                 finish_reason: finish.map(Into::into),
             }],
+            usage: None,
         };
         Event::default().data(serde_json::to_string(&chunk).unwrap_or_default())
     }
@@ -472,7 +493,11 @@ impl Streaming {
                     }
                     Ok(Msg::Started { .. }) => Some(Event::default().comment("started")),
                     Ok(Msg::Finished(f)) => {
-                        self.phase = Phase::Done;
+                        self.phase = if self.usage {
+                            Phase::Usage(f.tokens)
+                        } else {
+                            Phase::Done
+                        };
                         Some(self.chunk(ReplyMessage::default(), Some(f.finish)))
                     }
                     Ok(Msg::Failed(e)) | Err(e) => {
@@ -481,6 +506,18 @@ impl Streaming {
                         Some(Event::default().data(body))
                     }
                 }
+            }
+            Phase::Usage(tokens) => {
+                self.phase = Phase::Done;
+                let chunk = ChatChunk {
+                    id: self.id.clone(),
+                    object: "chat.completion.chunk".into(),
+                    created: self.created,
+                    model: self.st.opts.name.clone(),
+                    choices: Vec::new(),
+                    usage: Some(usage(self.prompt_tokens, tokens)),
+                };
+                Some(Event::default().data(serde_json::to_string(&chunk).unwrap_or_default()))
             }
             Phase::Done => {
                 self.phase = Phase::End;
@@ -496,13 +533,14 @@ async fn streamed(
     mut rx: UnboundedReceiver<Msg>,
     guard: CancelOnDrop,
     deadline: Instant,
+    usage: bool,
 ) -> Response {
     // errors found before generation starts are plain error replies with their status
-    match next_msg(&st, &mut rx, deadline).await {
-        Ok(Msg::Started { .. }) => {}
+    let prompt_tokens = match next_msg(&st, &mut rx, deadline).await {
+        Ok(Msg::Started { prompt_tokens }) => prompt_tokens,
         Ok(Msg::Failed(e)) | Err(e) => return e.into_response(),
         Ok(_) => return ApiError::internal("the generation started out of order").into_response(),
-    }
+    };
     let (id, created) = reply_id(&st);
     let state = Streaming {
         st,
@@ -512,6 +550,8 @@ async fn streamed(
         id,
         created,
         phase: Phase::Role,
+        prompt_tokens,
+        usage,
     };
     let events = futures_util::stream::unfold(state, |mut s| async move {
         let ev = s.next_event().await?;
