@@ -11,6 +11,10 @@
 //! Then continuous batching in `serve`: the same 16 concurrent greedy chat requests (different
 //! prompts, up to 48 tokens each) against `serve --batch 1` and `serve --batch 8`: tokens/s of
 //! all replies and the ratio; the replies must be identical.
+//!
+//! Last, a whole `faithscope run` through `serve --batch 8` (demo-faithful, 32 synthetic items;
+//! early answering, fact mistakes, paraphrases) at `--concurrency 1` and `--concurrency 8`: wall
+//! time of each and the ratio; the trials (answers and probabilities) must be the same.
 
 use std::io::BufRead;
 use std::path::Path;
@@ -120,6 +124,72 @@ fn main() {
     );
 
     concurrent(&model_dir);
+    concurrent_sweep();
+}
+
+/// One run's trials by item and trial key: the answer and the probabilities.
+fn trials(dir: &Path) -> Vec<(String, String, serde_json::Value, serde_json::Value)> {
+    let text = std::fs::read_to_string(dir.join("trials.jsonl")).expect("trials.jsonl");
+    let mut v: Vec<_> = text
+        .lines()
+        .map(|l| {
+            let t: serde_json::Value = serde_json::from_str(l).expect("a trial");
+            (
+                t["id"].to_string(),
+                t["trial_key"].to_string(),
+                t["predicted_choice"].clone(),
+                t["choice_probs"].clone(),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    v
+}
+
+fn concurrent_sweep() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = repo.join("samples/models/demo-faithful");
+    let (mut child, url) = serve(&model, &["--batch", "8", "--queue", "64"]);
+    let tmp = tempfile::tempdir().expect("a temporary folder");
+    let mut runs = Vec::new();
+    for c in [1usize, 8] {
+        let out = tmp.path().join(format!("c{c}"));
+        let t0 = std::time::Instant::now();
+        let status = Command::new(env!("CARGO_BIN_EXE_faithscope"))
+            .current_dir(repo)
+            .args(["run", "--data", "samples/synth-test", "--model", &url])
+            .args([
+                "--protocol",
+                "lanham",
+                "--interventions",
+                "early,mistakes,paraphrase",
+            ])
+            .args([
+                "--mistake-source",
+                "facts",
+                "--limit",
+                "32",
+                "--seed",
+                "0",
+                "--quiet",
+            ])
+            .args(["--concurrency", &c.to_string(), "--out"])
+            .arg(&out)
+            .status()
+            .expect("running faithscope run");
+        assert!(status.success(), "faithscope run --concurrency {c} failed");
+        runs.push((c, t0.elapsed().as_secs_f64(), trials(&out)));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let (_, one_s, one) = &runs[0];
+    let (_, many_s, many) = &runs[1];
+    assert_eq!(one, many, "trials at --concurrency 1 vs 8");
+    println!(
+        "\nfaithscope run through serve --batch 8, 32 items, {} trials: --concurrency 1 {one_s:.2} s, --concurrency 8 {many_s:.2} s: {:.2}x, the same trials",
+        one.len(),
+        one_s / many_s
+    );
 }
 
 /// 16 concurrent greedy requests against `serve --batch B`: the replies and the seconds taken.
