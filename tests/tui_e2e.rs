@@ -108,16 +108,26 @@ impl Tmux {
             |s| {
                 s.contains("synth-test-level-0000 ─")
                     && s.contains("Reasoning · original")
+                    && s.contains("Its pitch")
                     && s.contains("baseline ")
                     && !s.contains("baseline ·")
             },
         );
-        for _ in 0..3 {
+        // Each step waits for its effect on the screen: keys sent while the inspector is still
+        // settling on the item (a slow server under load) must not land on a chain that is about
+        // to be replaced.
+        for n in 2..=4 {
             self.keys("Down");
+            let at = format!("▶{n} ");
+            self.wait_for(
+                &format!("the cursor on sentence {n}"),
+                Duration::from_secs(60),
+                |s| s.contains(&at),
+            );
         }
         self.keys("M");
         self.wait_for("the proposed mistake", Duration::from_secs(60), |s| {
-            s.contains("Its pitch")
+            s.contains("Mistake at sentence 4 (")
         });
         self.keys("C-s");
     }
