@@ -180,6 +180,51 @@ fn switching_to_the_post_hoc_model_keeps_the_chain_and_the_flip_goes() {
 }
 
 #[test]
+fn after_switching_models_the_session_panels_hold_the_loaded_models_trials_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let faithful = ctx();
+    let posthoc = ctx_with(std::sync::Arc::new(PostHoc));
+    let mut s = state(items(), dir.path().join("a.jsonl"), Theme::default());
+    s.models = vec!["demo-faithful".into(), "demo-posthoc".into()];
+    start(&mut s, &faithful);
+    let total = |s: &faithscope::tui::state::State| -> usize {
+        let a = s.aggregate.as_ref().expect("aggregate panels");
+        a.report.overall.interventions.iter().map(|i| i.trials).sum()
+    };
+    // The faithful model's sweep, then its panels.
+    drive(&mut s, &faithful, Action::Command(Command::ScreenSweep));
+    let swept = s.sweep.trials.len();
+    assert!(swept > 2, "{swept}");
+    drive(&mut s, &faithful, Action::Command(Command::ScreenAggregate));
+    assert_eq!(
+        s.aggregate.as_ref().unwrap().source,
+        "this session · demo-faithful"
+    );
+    let faithful_total = total(&s);
+    assert!(faithful_total >= swept, "{faithful_total} < {swept}");
+    let faithful_curve = s.aggregate.clone().unwrap();
+    // Switching while the panels are shown redraws them for the post-hoc model: its baseline
+    // alone so far, none of the faithful model's trials.
+    drive(&mut s, &posthoc, key('o'));
+    assert_eq!(s.model, ModelStatus::Ready("demo-posthoc".into()));
+    assert_eq!(
+        s.aggregate.as_ref().unwrap().source,
+        "this session · demo-posthoc"
+    );
+    assert!(total(&s) < faithful_total, "{} vs {faithful_total}", total(&s));
+    // Its own sweep: as many trials as the faithful one had, and a different curve.
+    drive(&mut s, &posthoc, Action::Command(Command::ScreenSweep));
+    assert_eq!(s.sweep.trials.len(), swept);
+    drive(&mut s, &posthoc, Action::Command(Command::ScreenAggregate));
+    assert_eq!(total(&s), faithful_total, "each model's trials counted once");
+    assert_ne!(s.aggregate.as_ref().unwrap().report, faithful_curve.report);
+    // Back to the faithful model: its panels as before, the post-hoc trials kept for export.
+    drive(&mut s, &faithful, key('o'));
+    assert_eq!(s.aggregate.as_ref().unwrap().report, faithful_curve.report);
+    assert_eq!(s.session_trials.len(), 2 * faithful_total);
+}
+
+#[test]
 fn typed_mistake_is_continued_by_the_model_and_flips() {
     let dir = tempfile::tempdir().unwrap();
     let c = ctx();

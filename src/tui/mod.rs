@@ -616,7 +616,13 @@ async fn run_loop(prepared: Prepared, opts: Options, log: &Path) -> anyhow::Resu
         if live_run && last_refresh.elapsed() >= RUN_REFRESH {
             // A run may still be going: read its trials again.
             last_refresh = Instant::now();
-            shell.apply(vec![Effect::Aggregate(Vec::new())], &mut state);
+            shell.apply(
+                vec![Effect::Aggregate {
+                    trials: Vec::new(),
+                    source: String::new(),
+                }],
+                &mut state,
+            );
         }
         let mut batch: Vec<Msg> = msg.into_iter().collect();
         while let Ok(m) = rx.try_recv() {
@@ -876,16 +882,13 @@ impl Shell {
                         let _ = tx.send(Msg::Action(a));
                     });
                 }
-                Effect::Aggregate(trials) => {
+                Effect::Aggregate { trials, source } => {
                     let tx = self.tx.clone();
                     let inputs = self.run_inputs.clone();
                     let label = state.run_dir.clone().unwrap_or_default();
                     tokio::task::spawn_blocking(move || {
                         let a = if inputs.is_empty() {
-                            Action::AggregateReady(Box::new(aggregate::build(
-                                &trials,
-                                "this session",
-                            )))
+                            Action::AggregateReady(Box::new(aggregate::build(&trials, &source)))
                         } else {
                             match crate::faith::paper::load(&inputs) {
                                 Ok(l) => Action::AggregateReady(Box::new(aggregate::build(

@@ -272,8 +272,9 @@ pub struct State {
     pub answers: Answers,
     /// Sweep view.
     pub sweep: SweepView,
-    /// Trials computed in this session, by (item, key).
-    pub session_trials: BTreeMap<(String, String), Trial>,
+    /// Trials computed in this session, by (model spec, item, key): each model's are kept apart,
+    /// so that after [`Command::SwitchModel`] the panels show the loaded model's alone.
+    pub session_trials: BTreeMap<(String, String, String), Trial>,
     /// Where recorded chains and trials come from, as shown (`run DIR`, or the result files'
     /// names); `None` when every chain is sampled here.
     pub run_dir: Option<String>,
@@ -476,8 +477,14 @@ pub enum Effect {
         /// Session trials.
         trials: Vec<Trial>,
     },
-    /// Recompute the aggregate panels of these trials.
-    Aggregate(Vec<Trial>),
+    /// Recompute the aggregate panels: of the loaded run when one is (`trials` empty), else of
+    /// these trials, labelled `source`.
+    Aggregate {
+        /// The session's trials of the loaded model.
+        trials: Vec<Trial>,
+        /// Where they come from, as the panels name it.
+        source: String,
+    },
     /// Turn mouse capture on or off.
     SetMouse(bool),
     /// Leave.
@@ -757,7 +764,26 @@ impl State {
             self.mark(&t.id.clone()).flipped = true;
         }
         let key = trial_key(t).unwrap_or("?").to_string();
-        self.session_trials.insert((t.id.clone(), key), t.clone());
+        self.session_trials
+            .insert((self.model_spec().to_string(), t.id.clone(), key), t.clone());
+    }
+
+    /// The spec of the loaded model (`""` without one).
+    pub fn model_spec(&self) -> &str {
+        self.models
+            .get(self.model_slot)
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// This session's trials of the loaded model.
+    pub fn model_trials(&self) -> Vec<Trial> {
+        let spec = self.model_spec();
+        self.session_trials
+            .iter()
+            .filter(|((m, _, _), _)| m == spec)
+            .map(|(_, t)| t.clone())
+            .collect()
     }
 }
 
@@ -769,7 +795,10 @@ fn first_line(s: &str) -> &str {
 pub fn start(state: &mut State) -> Vec<Effect> {
     let mut fx = Vec::new();
     if state.run_dir.is_some() {
-        fx.push(Effect::Aggregate(Vec::new()));
+        fx.push(Effect::Aggregate {
+            trials: Vec::new(),
+            source: String::new(),
+        });
     }
     if !state.items.is_empty() {
         fx.extend(open_item(state, 0));
@@ -822,6 +851,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                     state.answers.reforce_current = state.answers.current_variant.is_some();
                     fx.extend(force_baseline(state, chain));
                 }
+            }
+            if state.aggregate.is_some() {
+                // The panels follow the loaded model.
+                fx.extend(session_aggregate(state));
             }
             fx
         }
@@ -1923,7 +1956,12 @@ fn session_aggregate(state: &State) -> Vec<Effect> {
     if state.run_dir.is_some() {
         return Vec::new();
     }
-    vec![Effect::Aggregate(
-        state.session_trials.values().cloned().collect(),
-    )]
+    let source = match state.models.len() {
+        0 | 1 => "this session".to_string(),
+        _ => format!("this session · {}", state.model_spec()),
+    };
+    vec![Effect::Aggregate {
+        trials: state.model_trials(),
+        source,
+    }]
 }
