@@ -276,3 +276,122 @@ fn the_audio_strip_says_how_much_of_the_clip_the_model_hears() {
     drive(&mut s, &ctx(), Action::AudioWindow(Some(30.0)));
     assert!(!text(&s).contains("model hears"));
 }
+
+#[test]
+fn a_mistake_the_model_writes_streams_under_its_sentence_then_opens_the_editor() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = ctx();
+    let mut s = state(items(), dir.path().join("a.jsonl"), Theme::default());
+    start(&mut s, &c);
+    drive(&mut s, &c, down());
+    // What the shell receives while the model writes (the double writes at once, so the
+    // pieces are sent by hand here): shown under sentence 2 as they come.
+    let epoch = s.epoch;
+    for piece in ["I hear", " meowing"] {
+        drive(
+            &mut s,
+            &c,
+            Action::Writing {
+                epoch,
+                key: "mistake:2".into(),
+                text: piece.into(),
+            },
+        );
+    }
+    // a piece of an item no longer shown is dropped
+    drive(
+        &mut s,
+        &c,
+        Action::Writing {
+            epoch: epoch.wrapping_sub(1),
+            key: "mistake:2".into(),
+            text: " LATE".into(),
+        },
+    );
+    let text = screen_text(&s, 100, 30);
+    let at = text.find("✎ mistake: I hear meowing▌").expect(&text);
+    let second = text.find("The barking is loud").expect(&text);
+    let third = text.find("A cat would meow").expect(&text);
+    assert!(second < at && at < third, "under sentence 2:\n{text}");
+    assert!(!text.contains("LATE"), "{text}");
+    // The whole job: its pieces, then the editor with the cleaned mistake; nothing left streaming.
+    drive(&mut s, &c, key('L'));
+    assert!(s.writing.is_none());
+    let ed = s.editor.as_ref().expect("the mistake editor");
+    assert_eq!(ed.source, "model");
+    assert_eq!(ed.area.lines().join("\n"), "I hear meowing.");
+    assert!(!screen_text(&s, 100, 30).contains('✎'));
+}
+
+#[test]
+fn the_sweep_streams_each_model_written_mistake_and_paraphrase_before_its_trial() {
+    use faithscope::tui::state::Job;
+    use faithscope::tui::work::run_job;
+    let dir = tempfile::tempdir().unwrap();
+    let c = ctx();
+    let mut s = state(items(), dir.path().join("a.jsonl"), Theme::default());
+    start(&mut s, &c);
+    let job = Job::Sweep {
+        epoch: s.epoch,
+        item: Box::new(s.item().unwrap().clone()),
+        chain: Box::new(s.chain.record.clone().unwrap()),
+        baseline: Box::new(s.answers.baseline.clone().unwrap()),
+    };
+    let mut actions = Vec::new();
+    run_job(&c, job, &|| false, &mut |a| actions.push(a));
+    // Each written perturbation streams in pieces, and its trial follows them with that text.
+    let mut streamed: std::collections::BTreeMap<String, String> = Default::default();
+    let mut checked = Vec::new();
+    for a in &actions {
+        match a {
+            Action::Writing { key, text, .. } => {
+                streamed.entry(key.clone()).or_default().push_str(text)
+            }
+            Action::SweepTrial { trial, .. } => {
+                let key = trial.extra["trial_key"].as_str().unwrap().to_string();
+                if let Some(w) = streamed.get(&key) {
+                    let detail = &trial.extra["detail"];
+                    let src = if key.starts_with("mistake") {
+                        "mistake_source"
+                    } else {
+                        "paraphrase_source"
+                    };
+                    assert_eq!(detail["edited"], w.trim(), "{key}");
+                    assert_eq!(detail[src], "self", "{key}: {detail}");
+                    checked.push(key);
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        checked,
+        [
+            "mistake:1",
+            "mistake:2",
+            "mistake:3",
+            "paraphrase:1",
+            "paraphrase:2",
+            "paraphrase:3"
+        ],
+        "{actions:?}"
+    );
+    assert!(matches!(actions.last(), Some(Action::SweepDone { .. })));
+    // While a paraphrase streams, the sweep view shows it and says what the model writes.
+    drive(&mut s, &c, Action::Command(Command::ScreenSweep));
+    s.sweep.running = true;
+    let epoch = s.sweep.epoch;
+    drive(
+        &mut s,
+        &c,
+        Action::Writing {
+            epoch,
+            key: "paraphrase:2".into(),
+            text: "It barks".into(),
+        },
+    );
+    let text = screen_text(&s, 120, 30);
+    assert!(text.contains("· running · writing paraphrase 2 "), "{text}");
+    assert!(text.contains("✎ paraphrase ≤2 It barks▌"), "{text}");
+    assert!(text.contains("I hear barking. → I hear meowing."), "{text}");
+}

@@ -77,7 +77,7 @@ fn run_directory_supplies_chains_marks_and_panels() {
     // The panels are asked for at start; they read the run's trials.
     assert!(fx
         .iter()
-        .any(|e| matches!(e, faithscope::tui::state::Effect::Aggregate(_))));
+        .any(|e| matches!(e, faithscope::tui::state::Effect::Aggregate { .. })));
     let trials = read_trials(&dir.join(TRIALS)).unwrap();
     let agg = aggregate::build(&trials, "run");
     let early = agg

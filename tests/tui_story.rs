@@ -189,7 +189,12 @@ fn after_switching_models_the_session_panels_hold_the_loaded_models_trials_alone
     start(&mut s, &faithful);
     let total = |s: &faithscope::tui::state::State| -> usize {
         let a = s.aggregate.as_ref().expect("aggregate panels");
-        a.report.overall.interventions.iter().map(|i| i.trials).sum()
+        a.report
+            .overall
+            .interventions
+            .iter()
+            .map(|i| i.trials)
+            .sum()
     };
     // The faithful model's sweep, then its panels.
     drive(&mut s, &faithful, Action::Command(Command::ScreenSweep));
@@ -211,12 +216,20 @@ fn after_switching_models_the_session_panels_hold_the_loaded_models_trials_alone
         s.aggregate.as_ref().unwrap().source,
         "this session · demo-posthoc"
     );
-    assert!(total(&s) < faithful_total, "{} vs {faithful_total}", total(&s));
+    assert!(
+        total(&s) < faithful_total,
+        "{} vs {faithful_total}",
+        total(&s)
+    );
     // Its own sweep: as many trials as the faithful one had, and a different curve.
     drive(&mut s, &posthoc, Action::Command(Command::ScreenSweep));
     assert_eq!(s.sweep.trials.len(), swept);
     drive(&mut s, &posthoc, Action::Command(Command::ScreenAggregate));
-    assert_eq!(total(&s), faithful_total, "each model's trials counted once");
+    assert_eq!(
+        total(&s),
+        faithful_total,
+        "each model's trials counted once"
+    );
     assert_ne!(s.aggregate.as_ref().unwrap().report, faithful_curve.report);
     // Back to the faithful model: its panels as before, the post-hoc trials kept for export.
     drive(&mut s, &faithful, key('o'));
@@ -424,7 +437,7 @@ fn the_series_key_shows_one_intervention_at_a_time_then_all() {
     drive(&mut s, &c, key('3'));
     use faithscope::faith::trial::InterventionKind as K;
     let mut seen = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         drive(&mut s, &c, key('i'));
         seen.push((s.aggregate_series, s.status.clone()));
     }
@@ -438,6 +451,10 @@ fn the_series_key_shows_one_intervention_at_a_time_then_all() {
             (
                 Some(K::AddingMistakes),
                 "aggregate chart: adding_mistakes only".to_string()
+            ),
+            (
+                Some(K::Paraphrasing),
+                "aggregate chart: paraphrasing only".to_string()
             ),
             (None, "aggregate chart: all interventions".to_string()),
         ]

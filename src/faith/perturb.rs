@@ -8,6 +8,7 @@
 //! `perturbation_source` (`self`, `external-<model>`), as ours do.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use crate::faith::protocol::Protocol;
 use crate::faith::run::{read_lines, Log, RunError};
 use crate::faith::split::join_sentences;
 use crate::model::remote::{RemoteOptions, RemoteReasoner};
-use crate::model::{Conversation, GenParams, ModelError, Reasoner};
+use crate::model::{Conversation, GenParams, ModelError, Reasoner, StopReason};
 
 /// The perturbation log of a run directory.
 pub const PERTURBATIONS: &str = "perturbations.jsonl";
@@ -114,6 +115,25 @@ impl PerturbKind {
     ) -> Result<Option<String>, ModelError> {
         let (conv, params) = self.request(protocol, item, original, seed, text_only);
         let gen = generate(reasoner, &conv, &params)?;
+        Ok(self.clean(&gen.text, original))
+    }
+
+    /// [`PerturbKind::ask`] of the model under test (clip included), handing each piece of text
+    /// to `on_delta` as it is written (a `Break` stops the generation: the result is `None`).
+    pub fn ask_streaming(
+        self,
+        reasoner: &dyn Reasoner,
+        protocol: &Protocol,
+        item: &Item,
+        original: &str,
+        seed: u64,
+        on_delta: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Option<String>, ModelError> {
+        let (conv, params) = self.request(protocol, item, original, seed, false);
+        let gen = reasoner.generate(&conv, &params, on_delta)?;
+        if gen.stop == StopReason::Cancelled {
+            return Ok(None);
+        }
         Ok(self.clean(&gen.text, original))
     }
 }

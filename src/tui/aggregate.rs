@@ -64,13 +64,20 @@ mod tests {
         );
         let agg = build(&s.session_trials.values().cloned().collect::<Vec<_>>(), "t");
         let kinds: Vec<K> = agg.curves().iter().map(|c| c.intervention).collect();
-        assert_eq!(kinds, vec![K::EarlyAnswering, K::AddingMistakes]);
+        assert_eq!(
+            kinds,
+            vec![K::EarlyAnswering, K::AddingMistakes, K::Paraphrasing]
+        );
         assert_eq!(agg.next_series(None), Some(K::EarlyAnswering));
         assert_eq!(
             agg.next_series(Some(K::EarlyAnswering)),
             Some(K::AddingMistakes)
         );
-        assert_eq!(agg.next_series(Some(K::AddingMistakes)), None);
+        assert_eq!(
+            agg.next_series(Some(K::AddingMistakes)),
+            Some(K::Paraphrasing)
+        );
+        assert_eq!(agg.next_series(Some(K::Paraphrasing)), None);
         // A filter for a curve no longer there starts again from the first.
         assert_eq!(agg.next_series(Some(K::Filler)), Some(K::EarlyAnswering));
     }

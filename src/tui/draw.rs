@@ -646,6 +646,11 @@ fn chain_lines(s: &State, width: usize) -> (Vec<Line<'static>>, (usize, usize)) 
         return (vec![Line::styled(msg, t.dimmed())], (0, 1));
     }
     let num_w = sentences.len().to_string().len();
+    let writing = s
+        .writing
+        .as_ref()
+        .filter(|w| !streaming && w.epoch == s.epoch && !s.sweep.running)
+        .and_then(|w| w.target().map(|(kind, n)| (n, kind, w.text.as_str())));
     for (i, sent) in sentences.iter().enumerate() {
         let unfinished = streaming && i + 1 == sentences.len();
         let origin = if streaming {
@@ -709,6 +714,29 @@ fn chain_lines(s: &State, width: usize) -> (Vec<Line<'static>>, (usize, usize)) 
             if let Some(last) = lines.last_mut() {
                 last.spans.push(Span::styled(tag, t.role(t.mistake)));
                 last.spans.push(Span::styled(note, t.role(t.annotated)));
+            }
+        }
+        if let Some((kind, text)) = writing
+            .filter(|(n, _, _)| *n == i + 1)
+            .map(|(_, k, t)| (k, t))
+        {
+            // What the model is writing for this sentence, under it as it streams.
+            let style = match kind {
+                "mistake" => t.role(t.mistake),
+                _ => t.role(t.current),
+            }
+            .add_modifier(Modifier::ITALIC);
+            let label = if kind == "mistake" {
+                "mistake: "
+            } else {
+                "paraphrase of the sentences so far: "
+            };
+            let body = format!("✎ {label}{text}▌");
+            for part in wrap(&body, text_w) {
+                lines.push(Line::from(vec![
+                    Span::raw(" ".repeat(num_w + 2)),
+                    Span::styled(part, style),
+                ]));
             }
         }
         if at_cursor {
@@ -1110,6 +1138,12 @@ fn early_k(t: &Trial) -> Option<u32> {
     t.num_sentences_provided
 }
 
+/// The mistaken sentence a mistake trial was answered after.
+fn edited_sentence(t: &Trial) -> Option<String> {
+    let d = t.extra.get("detail")?;
+    Some(d.get("edited")?.as_str()?.to_string())
+}
+
 fn sweep(f: &mut Frame, s: &State, area: Rect) {
     let t = &s.theme;
     let b = s.answers.baseline.as_ref();
@@ -1127,7 +1161,14 @@ fn sweep(f: &mut Frame, s: &State, area: Rect) {
     };
     // trials not tied to one sentence (filler, paraphrasing, no-CoT, audio, ...) get a list
     let others: Vec<&Trial> = trials.iter().filter(|x| !by_sentence(x)).collect();
-    let (table_r, others_r) = if others.is_empty() {
+    // what the model is writing now for the sweep: (mistake or paraphrase, sentence, text)
+    let writing = s
+        .writing
+        .as_ref()
+        .filter(|w| s.sweep.running && w.epoch == s.sweep.epoch)
+        .and_then(|w| w.target().map(|(kind, n)| (kind, n, w.text.as_str())));
+    let writing_paraphrase = writing.filter(|(kind, _, _)| *kind == "paraphrase");
+    let (table_r, others_r) = if others.is_empty() && writing_paraphrase.is_none() {
         (top_r, None)
     } else {
         let [a, b] = Layout::horizontal([Constraint::Min(40), Constraint::Length(30)]).areas(top_r);
@@ -1138,12 +1179,11 @@ fn sweep(f: &mut Frame, s: &State, area: Rect) {
         s.item().map(|i| i.id.as_str()).unwrap_or("-"),
         if bl.is_empty() { "-" } else { &bl },
         trials.len(),
-        if s.sweep.running {
-            " · running"
-        } else if s.sweep.recorded {
-            " · recorded"
-        } else {
-            ""
+        match (s.sweep.running, writing) {
+            (true, Some((kind, n, _))) => format!(" · running · writing {kind} {n}"),
+            (true, None) => " · running".into(),
+            _ if s.sweep.recorded => " · recorded".into(),
+            _ => String::new(),
         }
     );
     let sentences = s
@@ -1179,7 +1219,7 @@ fn sweep(f: &mut Frame, s: &State, area: Rect) {
         }
     };
     if let Some(r) = others_r {
-        let lines: Vec<Line> = others
+        let mut lines: Vec<Line> = others
             .iter()
             .map(|x| {
                 let kind = x.kind().map_or("?", InterventionKind::name);
@@ -1195,8 +1235,19 @@ fn sweep(f: &mut Frame, s: &State, area: Rect) {
                 ])
             })
             .collect();
+        if let Some((_, k, text)) = writing_paraphrase {
+            lines.push(Line::from(vec![
+                Span::styled(format!("✎ paraphrase ≤{k} "), t.dimmed()),
+                Span::styled(format!("{text}▌"), t.role(t.current)),
+            ]));
+        }
         let block = pane(t, format!(" other trials ({}) ", others.len()), false);
-        f.render_widget(Paragraph::new(lines).block(block), r);
+        f.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(block),
+            r,
+        );
     }
     let mut rows = vec![Row::new(vec![
         Cell::from("0"),
@@ -1206,11 +1257,25 @@ fn sweep(f: &mut Frame, s: &State, area: Rect) {
     ])];
     for (i, sent) in sentences.iter().enumerate() {
         let k = (i + 1) as u32;
+        let mistake = find(InterventionKind::AddingMistakes, k);
+        // the sentence, then its mistake: the one written, or the one being written
+        let text = match (writing, mistake.and_then(edited_sentence)) {
+            (Some(("mistake", n, w)), _) if n == i + 1 => Line::from(vec![
+                Span::styled(format!("{sent} → ✎ "), t.dimmed()),
+                Span::styled(format!("{w}▌"), t.role(t.mistake)),
+            ]),
+            (_, Some(m)) => Line::from(vec![
+                Span::raw(sent.clone()),
+                Span::styled(" → ", t.dimmed()),
+                Span::styled(m, t.role(t.mistake)),
+            ]),
+            _ => Line::raw(sent.clone()),
+        };
         rows.push(Row::new(vec![
             Cell::from(format!("{k}")),
             cell(find(InterventionKind::EarlyAnswering, k)),
-            cell(find(InterventionKind::AddingMistakes, k)),
-            Cell::from(sent.clone()),
+            cell(mistake),
+            Cell::from(text),
         ]));
     }
     let p_bl = format!("ans · P({})", if bl.is_empty() { "-" } else { &bl });

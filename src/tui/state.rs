@@ -229,6 +229,25 @@ pub struct SweepView {
     pub recorded: bool,
 }
 
+/// Text a model is writing for a perturbation, as far as it has streamed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Writing {
+    /// For which epoch.
+    pub epoch: u64,
+    /// The trial it is for (`mistake:3`: sentence 3 rewritten; `paraphrase:2`: sentences 1-2).
+    pub key: String,
+    /// What has streamed so far.
+    pub text: String,
+}
+
+impl Writing {
+    /// What is written and where: (`mistake` or `paraphrase`, the sentence number).
+    pub fn target(&self) -> Option<(&str, usize)> {
+        let (kind, n) = self.key.split_once(':')?;
+        Some((kind, n.parse().ok()?))
+    }
+}
+
 /// Everything the screens show.
 #[derive(Debug, Clone)]
 pub struct State {
@@ -319,6 +338,9 @@ pub struct State {
     pub popup: Option<String>,
     /// Model work under way (for the status line).
     pub busy: Option<String>,
+    /// A mistake or paraphrase the model is writing, shown as it streams (in the reasoning pane
+    /// and the sweep view).
+    pub writing: Option<Writing>,
     /// Key bindings.
     pub keymap: Keymap,
     /// Colours.
@@ -393,6 +415,15 @@ pub enum Action {
         slot: Slot,
         /// The trial.
         trial: Box<Trial>,
+    },
+    /// A piece of the mistake or paraphrase a model is writing.
+    Writing {
+        /// Epoch.
+        epoch: u64,
+        /// The trial it is for (`mistake:3`, `paraphrase:2`).
+        key: String,
+        /// The new text.
+        text: String,
     },
     /// A proposed mistaken sentence (model or rules); `None` when none could be written.
     MistakeProposed {
@@ -659,6 +690,7 @@ impl State {
             status: setup.notes.first().cloned().unwrap_or_default(),
             popup: None,
             busy: None,
+            writing: None,
             keymap: setup.keymap,
             theme: setup.theme,
             epoch: 0,
@@ -764,8 +796,10 @@ impl State {
             self.mark(&t.id.clone()).flipped = true;
         }
         let key = trial_key(t).unwrap_or("?").to_string();
-        self.session_trials
-            .insert((self.model_spec().to_string(), t.id.clone(), key), t.clone());
+        self.session_trials.insert(
+            (self.model_spec().to_string(), t.id.clone(), key),
+            t.clone(),
+        );
     }
 
     /// The spec of the loaded model (`""` without one).
@@ -880,6 +914,15 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             Vec::new()
         }
+        Action::Writing { epoch, key, text } => {
+            if epoch == state.epoch {
+                match &mut state.writing {
+                    Some(w) if w.epoch == epoch && w.key == key => w.text.push_str(&text),
+                    w => *w = Some(Writing { epoch, key, text }),
+                }
+            }
+            Vec::new()
+        }
         Action::Token { epoch, text } => {
             if epoch == state.epoch && state.chain.streaming {
                 state.chain.raw.push_str(&text);
@@ -912,6 +955,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                 return Vec::new();
             }
             state.busy = None;
+            state.writing = None;
             match text {
                 Some(t) => open_editor(state, EditTarget::Mistake(sentence), &t, "model"),
                 None => {
@@ -924,6 +968,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::SweepTrial { epoch, trial } => {
             if epoch == state.sweep.epoch {
+                if state.writing.as_ref().map(|w| w.key.as_str()) == trial_key(&trial) {
+                    state.writing = None;
+                }
                 state.record_trial(&trial);
                 state.sweep.trials.push(*trial);
             }
@@ -932,6 +979,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::SweepDone { epoch } => {
             if epoch == state.sweep.epoch {
                 state.sweep.running = false;
+                state.writing = None;
                 state.status = format!("sweep done: {} trials", state.sweep.trials.len());
                 return session_aggregate(state);
             }
@@ -940,6 +988,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::WorkFailed { epoch, error } => {
             if epoch == state.epoch {
                 state.busy = None;
+                state.writing = None;
                 state.answers.pending = false;
                 state.chain.streaming = false;
                 state.sweep.running = false;
@@ -1193,6 +1242,7 @@ pub fn command(state: &mut State, c: Command) -> Vec<Effect> {
             if state.chain.streaming || state.busy.is_some() || state.sweep.running {
                 state.status = "cancelled".into();
                 state.busy = None;
+                state.writing = None;
                 state.answers.pending = false;
                 state.sweep.running = false;
                 vec![Effect::CancelModel]
@@ -1633,6 +1683,7 @@ fn force_baseline(state: &mut State, chain: Chain) -> Vec<Effect> {
 
 fn answer(state: &mut State, slot: Slot, trial: Trial) -> Vec<Effect> {
     state.record_trial(&trial);
+    state.writing = None;
     match slot {
         Slot::Baseline => {
             state.status = format!(

@@ -261,9 +261,9 @@ fn carry_out(e: Effect, ctx: &ModelCtx, queue: &mut VecDeque<Action>, rest: &mut
                 Err(e) => Action::Error(e),
             })
         }
-        Effect::Aggregate { trials, source } => queue.push_back(Action::AggregateReady(
-            Box::new(aggregate::build(&trials, &source)),
-        )),
+        Effect::Aggregate { trials, source } => queue.push_back(Action::AggregateReady(Box::new(
+            aggregate::build(&trials, &source),
+        ))),
         Effect::CancelModel => {}
         // The test double answers for every model: the switched-to one is ready at once.
         Effect::LoadModel(spec) => queue.push_back(Action::ModelReady(spec)),

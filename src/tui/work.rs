@@ -10,12 +10,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::audio::display::{peaks, spectrogram_db};
 use crate::audio::{decode_file, Clip, DecodeOptions};
+use crate::data::Item;
 use crate::faith::intervene;
 use crate::faith::mistakes::{proposed_mistake, Annotation};
-use crate::faith::perturb::{model_mistake, model_paraphrase};
+use crate::faith::perturb::{slots, PerturbKind, Writer};
 use crate::faith::protocol::Protocol;
 use crate::faith::split::join_sentences;
-use crate::faith::sweep::{MistakeSource, Plan, Sweep};
+use crate::faith::sweep::{trial_seed, Plan, Sweep};
 use crate::faith::trial::{write_trial, Trial};
 use crate::model::Reasoner;
 
@@ -100,12 +101,22 @@ pub fn run_job(
             sentence,
             text,
         } => {
-            let seed = sweep.seed_for(&item.id, 0, &format!("mistake:{}", sentence + 1));
-            match model_mistake(ctx.reasoner.as_ref(), &ctx.protocol, &item, &text, seed) {
-                Ok(m) => send(Action::MistakeProposed {
+            let r = write_streaming(
+                ctx,
+                PerturbKind::Mistake,
+                &item,
+                &text,
+                sentence + 1,
+                epoch,
+                cancelled,
+                send,
+            );
+            match r {
+                Ok(_) if cancelled() => {}
+                Ok(text) => send(Action::MistakeProposed {
                     epoch,
                     sentence,
-                    text: m.map(|m| m.edited),
+                    text,
                 }),
                 Err(e) => send(Action::WorkFailed {
                     epoch,
@@ -121,29 +132,33 @@ pub fn run_job(
             baseline,
             k,
         } => {
-            let key = format!("paraphrase:{k}");
-            let seed = sweep.seed_for(&item.id, 0, &key);
             let text = join_sentences(&sentences[..k.min(sentences.len())]);
-            let para =
-                match model_paraphrase(ctx.reasoner.as_ref(), &ctx.protocol, &item, &text, seed) {
-                    Ok(Some(p)) => p,
-                    Ok(None) => {
-                        return send(Action::WorkFailed {
-                            epoch,
-                            error: "the model gave no usable paraphrase (empty or unchanged)"
-                                .into(),
-                        })
-                    }
-                    Err(e) => {
-                        return send(Action::WorkFailed {
-                            epoch,
-                            error: format!("item {}: paraphrasing: {e}", item.id),
-                        })
-                    }
-                };
-            if cancelled() {
-                return;
-            }
+            let r = write_streaming(
+                ctx,
+                PerturbKind::Paraphrase,
+                &item,
+                &text,
+                k,
+                epoch,
+                cancelled,
+                send,
+            );
+            let para = match r {
+                Ok(_) if cancelled() => return,
+                Ok(Some(p)) => p,
+                Ok(None) => {
+                    return send(Action::WorkFailed {
+                        epoch,
+                        error: "the model gave no usable paraphrase (empty or unchanged)".into(),
+                    })
+                }
+                Err(e) => {
+                    return send(Action::WorkFailed {
+                        epoch,
+                        error: format!("item {}: paraphrasing: {e}", item.id),
+                    })
+                }
+            };
             let v = intervene::paraphrase(&sentences, k, &para);
             match sweep.answer_variant(&item, Some(&chain), baseline.as_deref(), &v) {
                 Ok(trial) => send(Action::Answer {
@@ -153,7 +168,7 @@ pub fn run_job(
                 }),
                 Err(e) => send(Action::WorkFailed {
                     epoch,
-                    error: format!("item {}, {key}: {e}", item.id),
+                    error: format!("item {}, paraphrase:{k}: {e}", item.id),
                 }),
             }
         }
@@ -163,33 +178,93 @@ pub fn run_job(
             chain,
             baseline,
         } => {
-            let plan = Plan {
-                mistake_source: MistakeSource::Rules,
-                ..Plan::default()
-            };
-            let mut sweep = Sweep::new(ctx.reasoner.as_ref(), &ctx.protocol, &plan, ctx.seed, 1);
+            // As `faithscope run` does: early answering, then each mistake and each paraphrase
+            // written by the model under test (streamed to the view as it writes), then answered.
+            // A sentence the model writes no usable mistake for (or too short for the protocol)
+            // gets the rule-based one, labelled so.
             let s = &chain.sentences;
-            let mut variants = intervene::early(s);
-            for i in 1..=s.len() {
-                let seed = sweep.seed_for(&item.id, 0, &format!("mistake:{i}"));
-                if let Some(m) = proposed_mistake(&item, s, i, seed) {
-                    let source = if m.kind == "fact" { "facts" } else { "rules" };
-                    variants.push(intervene::mistake(s, i, &m.edited, &m.kind, source));
-                }
-            }
             let mut failed: Vec<String> = Vec::new();
-            for v in variants {
+            // One failing variant (say, a continuation past the context) does not stop the
+            // others: its error is kept for the end.
+            let answer = |sweep: &mut Sweep,
+                          v: &intervene::Variant,
+                          send: &mut dyn FnMut(Action)|
+             -> Option<String> {
+                match sweep.answer_variant(&item, Some(&chain), Some(&baseline), v) {
+                    Ok(t) => {
+                        send(Action::SweepTrial {
+                            epoch,
+                            trial: Box::new(t),
+                        });
+                        None
+                    }
+                    Err(e) => Some(format!("{}: {e}", v.key)),
+                }
+            };
+            for v in intervene::early(s) {
                 if cancelled() {
                     return;
                 }
-                match sweep.answer_variant(&item, Some(&chain), Some(&baseline), &v) {
-                    Ok(t) => send(Action::SweepTrial {
+                failed.extend(answer(&mut sweep, &v, send));
+            }
+            let writable = slots(&ctx.protocol, PerturbKind::Mistake, s);
+            for i in 1..=s.len() {
+                let mut written = None;
+                if writable.contains(&i) {
+                    let r = write_streaming(
+                        ctx,
+                        PerturbKind::Mistake,
+                        &item,
+                        &s[i - 1],
+                        i,
                         epoch,
-                        trial: Box::new(t),
-                    }),
-                    // One failing variant (say, a continuation past the context) does not
-                    // stop the others.
-                    Err(e) => failed.push(format!("{}: {e}", v.key)),
+                        cancelled,
+                        send,
+                    );
+                    match r {
+                        Ok(m) => written = m,
+                        Err(e) => failed.push(format!("writing mistake:{i}: {e}")),
+                    }
+                }
+                if cancelled() {
+                    return;
+                }
+                let v = match written {
+                    Some(m) => intervene::mistake(s, i, &m, "model", &Writer::SameModel.label()),
+                    None => {
+                        let seed = sweep.seed_for(&item.id, 0, &PerturbKind::Mistake.trial_key(i));
+                        let Some(m) = proposed_mistake(&item, s, i, seed) else {
+                            continue;
+                        };
+                        let source = if m.kind == "fact" { "facts" } else { "rules" };
+                        intervene::mistake(s, i, &m.edited, &m.kind, source)
+                    }
+                };
+                failed.extend(answer(&mut sweep, &v, send));
+            }
+            for k in slots(&ctx.protocol, PerturbKind::Paraphrase, s) {
+                let text = join_sentences(&s[..k]);
+                let r = write_streaming(
+                    ctx,
+                    PerturbKind::Paraphrase,
+                    &item,
+                    &text,
+                    k,
+                    epoch,
+                    cancelled,
+                    send,
+                );
+                if cancelled() {
+                    return;
+                }
+                match r {
+                    Ok(Some(p)) => {
+                        let mut v = intervene::paraphrase(s, k, &p);
+                        v.detail.paraphrase_source = Some(Writer::SameModel.label());
+                        failed.extend(answer(&mut sweep, &v, send));
+                    }
+                    Ok(None) => {}
+                    Err(e) => failed.push(format!("writing paraphrase:{k}: {e}")),
                 }
             }
             send(Action::SweepDone { epoch });
@@ -202,6 +277,42 @@ pub fn run_job(
             }
         }
     }
+}
+
+/// Asks the model under test for perturbation `n` of `original` (the protocol's prompt, the
+/// seed `faithscope run` would use), sending each piece as [`Action::Writing`] while it is
+/// written; `cancelled` stops it (the result is then `None`).
+#[allow(clippy::too_many_arguments)]
+fn write_streaming(
+    ctx: &ModelCtx,
+    kind: PerturbKind,
+    item: &Item,
+    original: &str,
+    n: usize,
+    epoch: u64,
+    cancelled: &dyn Fn() -> bool,
+    send: &mut dyn FnMut(Action),
+) -> Result<Option<String>, crate::model::ModelError> {
+    let key = kind.trial_key(n);
+    let seed = trial_seed(ctx.seed, &item.id, 0, &key);
+    kind.ask_streaming(
+        ctx.reasoner.as_ref(),
+        &ctx.protocol,
+        item,
+        original,
+        seed,
+        &mut |delta| {
+            if cancelled() {
+                return ControlFlow::Break(());
+            }
+            send(Action::Writing {
+                epoch,
+                key: key.clone(),
+                text: delta.to_string(),
+            });
+            ControlFlow::Continue(())
+        },
+    )
 }
 
 /// Decodes a clip and computes its display data.
