@@ -1,10 +1,12 @@
 //! Audio: decoding to mono f32, resampling, Whisper-compatible log-mel features, playback and
 //! display data (peaks, spectrogram).
 
+pub mod alter;
 pub mod decode;
 pub mod display;
 pub mod mel;
 pub mod play;
+pub mod pyrandom;
 pub mod resample;
 
 use std::path::PathBuf;
