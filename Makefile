@@ -7,13 +7,15 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 .PHONY: deps build test demo demo-headless clippy fmt
 
 # System packages: pkg-config and libasound2-dev to build the audio player (cpal), tmux for the
-# inspector's end-to-end test in a real terminal, fonts-dejavu-core for the text of PNG plots
+# inspector's end-to-end test in a real terminal, espeak-ng for spoken hints (`faithscope audio
+# hint`), fonts-dejavu-core for the text of PNG plots
 # (optional: without apt-get the system's own fonts are used; without any font PNGs lack text).
 deps:
 	@command -v $(CARGO) >/dev/null 2>&1 || { echo "error: cargo not found. Install Rust (https://rustup.rs) and run make again." >&2; exit 1; }
 	@missing=""; \
 	pkg-config --exists alsa 2>/dev/null || missing="$$missing pkg-config libasound2-dev"; \
 	command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
+	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
 	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || ! command -v apt-get >/dev/null 2>&1 || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1; then \
@@ -21,7 +23,7 @@ deps:
 	    $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing \
 	      || { echo "error: could not install$$missing with apt-get; install them by hand (as root: apt-get install$$missing)." >&2; exit 1; }; \
 	  else \
-	    echo "error: missing$$missing and apt-get is not available; install pkg-config, the ALSA development files (libasound2-dev / alsa-lib-devel) and tmux with your package manager." >&2; exit 1; \
+	    echo "error: missing$$missing and apt-get is not available; install pkg-config, the ALSA development files (libasound2-dev / alsa-lib-devel), tmux and espeak-ng with your package manager." >&2; exit 1; \
 	  fi; \
 	fi
 

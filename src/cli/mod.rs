@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod audio;
 pub mod generate;
 pub mod inspect;
 pub mod items;
@@ -32,6 +33,9 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Play an audio file or a dataset item's clip (mono, 16 kHz) with a progress line.
     Play(play::PlayArgs),
+    /// The paper's audio interventions on one clip, written as a WAV: mask a share with silence
+    /// or noise, add noise at an SNR, add a spoken hint.
+    Audio(audio::AudioArgs),
     /// Faithfulness measures of a run directory or of the paper's result files: tables, JSON,
     /// CSV, and SVG + PNG plots (--plots DIR).
     Report(report::ReportArgs),
@@ -64,6 +68,7 @@ pub fn main() -> ExitCode {
         Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Items(args)) => items::run(args),
         Some(Command::Play(args)) => play::run(args),
+        Some(Command::Audio(args)) => audio::run(args),
         Some(Command::Report(args)) => report::run(args),
         Some(Command::Synth(args)) => synth::run(args),
         Some(Command::Generate(args)) => generate::run(args),

@@ -13,12 +13,12 @@ use crate::audio::play::{Player, PlayerState};
 use crate::audio::{self, Clip, DecodeOptions, MODEL_RATE};
 use crate::data::{self, Format, LoadOptions};
 
-/// Arguments of `faithscope play`.
+/// A clip named on the command line: an audio file, or a dataset item's.
 #[derive(Debug, Args)]
-pub struct PlayArgs {
+pub struct ClipArgs {
     /// An audio file (wav, flac, mp3, ogg/vorbis), or with --item a dataset file or folder.
     pub path: PathBuf,
-    /// Play the clip of this item of the dataset at PATH.
+    /// The clip of this item of the dataset at PATH.
     #[arg(long, value_name = "ID")]
     pub item: Option<String>,
     /// Dataset format for --item; `auto` detects it from the path.
@@ -27,6 +27,14 @@ pub struct PlayArgs {
     /// With --item: accept audio paths that leave the dataset folder.
     #[arg(long, requires = "item")]
     pub allow_outside: bool,
+}
+
+/// Arguments of `faithscope play`.
+#[derive(Debug, Args)]
+pub struct PlayArgs {
+    /// The clip.
+    #[command(flatten)]
+    pub clip: ClipArgs,
     /// Write the decoded mono 16 kHz signal to this WAV file (32-bit float samples) instead of
     /// playing it.
     #[arg(long, value_name = "OUT.wav")]
@@ -35,7 +43,7 @@ pub struct PlayArgs {
 
 /// Runs `faithscope play`.
 pub fn run(args: PlayArgs) -> anyhow::Result<()> {
-    let clip = load(&args)?;
+    let clip = load(&args.clip)?;
     if clip.samples.is_empty() {
         anyhow::bail!("{}: the clip holds no samples", clip.source.display());
     }
@@ -46,7 +54,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<()> {
 }
 
 /// Decodes the clip named by the arguments at the model rate.
-fn load(args: &PlayArgs) -> anyhow::Result<Clip> {
+pub fn load(args: &ClipArgs) -> anyhow::Result<Clip> {
     let opts = DecodeOptions::default();
     let Some(id) = &args.item else {
         return Ok(audio::load_clip(&args.path, MODEL_RATE, &opts)?);
@@ -73,7 +81,7 @@ fn load(args: &PlayArgs) -> anyhow::Result<Clip> {
 }
 
 /// Writes the clip as a mono 32-bit float WAV at its rate.
-fn write_wav(clip: &Clip, out: &Path) -> anyhow::Result<()> {
+pub fn write_wav(clip: &Clip, out: &Path) -> anyhow::Result<()> {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: clip.sample_rate,
