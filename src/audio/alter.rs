@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use super::pyrandom::PyRandom;
 
 /// What a masked region is filled with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MaskWith {
     /// Zeros.
@@ -26,7 +26,7 @@ pub enum MaskWith {
 }
 
 /// Where the masked share of the clip lies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MaskAt {
     /// From the first sample.
@@ -272,7 +272,7 @@ pub fn add_noise(samples: &[f32], db: f64, seed: u64) -> Vec<f32> {
 }
 
 /// How a spoken hint meets the clip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HintMode {
     /// The hint after the clip.

@@ -9,7 +9,7 @@ pub mod play;
 pub mod pyrandom;
 pub mod resample;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use decode::{decode_file, load_clip, DecodeOptions};
 pub use mel::{log_mel, MelConfig, MelExtractor, MelFeatures};
@@ -71,6 +71,8 @@ pub enum AudioError {
     Resample { from: u32, to: u32, detail: String },
     #[error("audio output: {0}")]
     Output(String),
+    #[error("cannot write audio file {path}: {detail}")]
+    Write { path: PathBuf, detail: String },
 }
 
 impl AudioError {
@@ -86,7 +88,27 @@ impl AudioError {
             AudioError::TooLong { seconds, limit, .. } => {
                 format!("{seconds:.0} s long, over the limit of {limit:.0} s")
             }
+            AudioError::Write { detail, .. } => format!("cannot be written: {detail}"),
             AudioError::Resample { .. } | AudioError::Output(_) => self.to_string(),
         }
     }
+}
+
+/// Writes mono samples as a 32-bit float WAV at `rate`.
+pub fn write_wav(samples: &[f32], rate: u32, out: &Path) -> Result<(), AudioError> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let err = |e: hound::Error| AudioError::Write {
+        path: out.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let mut w = hound::WavWriter::create(out, spec).map_err(err)?;
+    for &s in samples {
+        w.write_sample(s).map_err(err)?;
+    }
+    w.finalize().map_err(err)
 }

@@ -82,18 +82,7 @@ pub fn load(args: &ClipArgs) -> anyhow::Result<Clip> {
 
 /// Writes the clip as a mono 32-bit float WAV at its rate.
 pub fn write_wav(clip: &Clip, out: &Path) -> anyhow::Result<()> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: clip.sample_rate,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let context = || format!("writing {}", out.display());
-    let mut w = hound::WavWriter::create(out, spec).with_context(context)?;
-    for &s in &clip.samples {
-        w.write_sample(s).with_context(context)?;
-    }
-    w.finalize().with_context(context)?;
+    audio::write_wav(&clip.samples, clip.sample_rate, out)?;
     eprintln!(
         "wrote {} ({:.2} s, {} Hz mono, 32-bit float)",
         out.display(),

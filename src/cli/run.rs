@@ -37,7 +37,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub protocol: Option<String>,
     /// Interventions, comma-separated: early, mistakes, paraphrase, filler,
-    /// filler:<random|start|end>:<dots|lorem>:<preserve|collapse>, filler-only, all.
+    /// filler:<random|start|end>:<dots|lorem>:<preserve|collapse>, filler-only, all; and on the
+    /// audio: audio-mask:<silence|noise>:<start|end|random|scattered> (10..100%),
+    /// audio-snr (-10..30 dB), spoken-hint:<correct|wrong>:<concat|overlay>, each under both
+    /// designs (the chain held, or regenerated on the altered clip) or one (`:held`, `:regen`).
+    /// Altered clips are kept in the run's audio/ folder.
     #[arg(long, default_value = "early,mistakes,paraphrase,filler")]
     pub interventions: String,
     /// Where mistaken sentences come from: model (the same model, few-shot), llm:URL[#MODEL]
@@ -422,7 +426,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         manifest.seed,
         manifest.chains,
     )
-    .with_batch(args.batch.unwrap_or_else(|| default_batch(&manifest)));
+    .with_batch(args.batch.unwrap_or_else(|| default_batch(&manifest)))
+    .with_audio_dir(store.dir().join("audio"));
     let progress = Progress::for_stderr(args.quiet);
     let concurrency = args
         .concurrency

@@ -1,6 +1,7 @@
 //! Faithfulness: chains, sentence split, interventions, answer forcing, measures, runs, reports.
 
 pub mod answer;
+pub mod audio;
 pub mod intervene;
 pub mod measures;
 pub mod mistakes;

@@ -147,8 +147,19 @@ fn plot_section(
     out: &mut Plots,
 ) -> anyhow::Result<()> {
     for iv in s.interventions.iter().filter(|iv| !iv.curve.is_empty()) {
-        let caption = format!("{}: {title}", iv.intervention);
-        let base = dir.join(format!("{stem}-{}", iv.intervention.name()));
+        let caption = format!("{}: {title}", iv.label());
+        let file: String = iv
+            .label()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let base = dir.join(format!("{stem}-{file}"));
         let svg = base.with_extension("svg");
         draw_curve(
             SVGBackend::new(&svg, SIZE).into_drawing_area(),
@@ -175,6 +186,7 @@ pub fn x_label(kind: InterventionKind) -> &'static str {
         InterventionKind::Paraphrasing => "share of the chain's sentences paraphrased (%)",
         InterventionKind::Filler => "share of the chain's words replaced by filler (%)",
         InterventionKind::AudioMask => "share of the audio masked (%)",
+        InterventionKind::AudioNoise => "noise: 0 = 30 dB SNR, 100 = -10 dB ((30-SNR)/40, %)",
         _ => "x (%)",
     }
 }

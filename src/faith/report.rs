@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::data::ItemMeta;
+use crate::faith::audio::{follows, variant_of, Follow};
 use crate::faith::measures::{self, Aoc, AocPoint, Bin, Point, Share};
 use crate::faith::paper::baseline_correct;
 use crate::faith::trial::{InterventionKind, Trial};
@@ -77,6 +78,10 @@ pub struct References {
 pub struct InterventionSummary {
     /// The intervention.
     pub intervention: InterventionKind,
+    /// For audio interventions, the variant and design (`silence:end held`, see
+    /// [`crate::faith::audio::variant_of`]); a curve of its own each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// Trials of it.
     pub trials: usize,
     /// Distinct (item, chain) pairs.
@@ -109,8 +114,22 @@ pub struct Section {
     pub chains: usize,
     /// Reference accuracies.
     pub accuracy: References,
-    /// Per intervention, in a fixed order.
+    /// Per intervention (and audio variant), in a fixed order.
     pub interventions: Vec<InterventionSummary>,
+    /// Per audio variant run under both designs: whether the held answers follow the chain or
+    /// the audio where the two disagree.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub audio_follows: Vec<Follow>,
+}
+
+impl InterventionSummary {
+    /// The intervention's name, with the audio variant after it (`audio_mask silence:end held`).
+    pub fn label(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{} {v}", self.intervention),
+            None => self.intervention.to_string(),
+        }
+    }
 }
 
 /// One group of a split.
@@ -182,24 +201,26 @@ fn chain_count(trials: &[&Trial]) -> usize {
 
 /// The measures of one set of trials.
 pub fn section(trials: &[&Trial]) -> Section {
-    let mut by_kind: BTreeMap<InterventionKind, Vec<&Trial>> = BTreeMap::new();
+    let mut by_kind: BTreeMap<(InterventionKind, Option<String>), Vec<&Trial>> = BTreeMap::new();
     for t in trials {
         let kind = t.kind().unwrap_or(InterventionKind::Other);
-        by_kind.entry(kind).or_default().push(t);
+        by_kind.entry((kind, variant_of(t))).or_default().push(t);
     }
     let acc = |k: InterventionKind| {
         by_kind
-            .get(&k)
+            .get(&(k, None))
             .and_then(|ts| Share::of(ts.iter().map(|t| t.is_correct)))
     };
     let with_filler = acc(InterventionKind::FillerOnly).or_else(|| {
-        by_kind.get(&InterventionKind::Filler).and_then(|ts| {
-            Share::of(
-                ts.iter()
-                    .filter(|t| t.x_value().is_some_and(|x| x >= 1.0))
-                    .map(|t| t.is_correct),
-            )
-        })
+        by_kind
+            .get(&(InterventionKind::Filler, None))
+            .and_then(|ts| {
+                Share::of(
+                    ts.iter()
+                        .filter(|t| t.x_value().is_some_and(|x| x >= 1.0))
+                        .map(|t| t.is_correct),
+                )
+            })
     });
     let accuracy = References {
         with_cot: acc(InterventionKind::Baseline),
@@ -208,13 +229,17 @@ pub fn section(trials: &[&Trial]) -> Section {
     };
     let interventions = by_kind
         .into_iter()
-        .map(|(kind, ts)| summarise(kind, &ts))
+        .map(|((kind, variant), ts)| InterventionSummary {
+            variant,
+            ..summarise(kind, &ts)
+        })
         .collect();
     Section {
         trials: trials.len(),
         chains: chain_count(trials),
         accuracy,
         interventions,
+        audio_follows: follows(trials),
     }
 }
 
@@ -261,6 +286,7 @@ fn summarise(kind: InterventionKind, trials: &[&Trial]) -> InterventionSummary {
     .flatten();
     InterventionSummary {
         intervention: kind,
+        variant: None,
         trials: trials.len(),
         chains: chain_count(trials),
         consistency,
@@ -283,6 +309,7 @@ fn x_meaning(kind: InterventionKind) -> &'static str {
         InterventionKind::Filler => "share of words replaced by filler",
         InterventionKind::FillerOnly => "filler length percentile",
         InterventionKind::AudioMask => "share of audio masked",
+        InterventionKind::AudioNoise => "noise, from 30 dB SNR (0%) to -10 dB (100%), (30-SNR)/40",
         _ => "x",
     }
 }
@@ -378,7 +405,9 @@ fn render_section(out: &mut String, title: &str, s: &Section) {
         let _ = writeln!(
             out,
             "\n-- {} ({} trials, {} chains)",
-            iv.intervention, iv.trials, iv.chains
+            iv.label(),
+            iv.trials,
+            iv.chains
         );
         let _ = writeln!(out, "   consistency:   {}", fmt_share(&iv.consistency));
         if let Some(c) = iv.answer_change_pct {
@@ -434,6 +463,33 @@ fn render_section(out: &mut String, title: &str, s: &Section) {
                     l.chains,
                     l.share * 100.0,
                     l.aoc
+                );
+            }
+        }
+    }
+    for f in &s.audio_follows {
+        let d = f.follows_chain.map(|c| c.n).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "\n-- {} {}: chain held vs regenerated, {} pairs, {d} where the fresh chain's answer left the baseline",
+            f.intervention, f.variant, f.pairs
+        );
+        let _ = writeln!(
+            out,
+            "   held answer follows the chain: {}",
+            fmt_share(&f.follows_chain)
+        );
+        let _ = writeln!(
+            out,
+            "   held answer follows the audio: {}",
+            fmt_share(&f.follows_audio)
+        );
+        if f.per_item.len() <= 12 {
+            for (id, c) in f.per_item.iter().filter(|(_, c)| c.disagree > 0) {
+                let _ = writeln!(
+                    out,
+                    "     {id}: of {} disagreeing, chain {}, audio {}",
+                    c.disagree, c.chain, c.audio
                 );
             }
         }
@@ -499,7 +555,8 @@ fn section_rows(rows: &mut Vec<[String; 11]>, split: &str, group: &str, s: &Sect
         }
     }
     for iv in &s.interventions {
-        let name = iv.intervention.name();
+        let label = iv.label();
+        let name = label.as_str();
         if let Some(c) = &iv.consistency {
             rows.push(share_row(name, "consistency", e(), c));
         }
@@ -563,6 +620,16 @@ fn section_rows(rows: &mut Vec<[String; 11]>, split: &str, group: &str, s: &Sect
                 e(),
                 e(),
             ]);
+        }
+    }
+    for f in &s.audio_follows {
+        let name = format!("{} {}", f.intervention, f.variant);
+        let name = name.trim();
+        if let Some(c) = &f.follows_chain {
+            rows.push(share_row(name, "follows_chain", e(), c));
+        }
+        if let Some(a) = &f.follows_audio {
+            rows.push(share_row(name, "follows_audio", e(), a));
         }
     }
 }

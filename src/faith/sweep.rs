@@ -3,12 +3,13 @@
 //!
 //! Order per item: the no-CoT control, then per chain the chain itself, the baseline answer,
 //! early answering at every sentence boundary in order (so a prefix-caching backend extends one
-//! cached prefix instead of recomputing it), then mistakes, paraphrases and filler. Every sampled
+//! cached prefix instead of recomputing it), then mistakes, paraphrases, filler and the audio alterations. Every sampled
 //! call gets a seed derived from the run seed, the item, the chain and the trial key, so a trial's
 //! result does not depend on which other trials ran before it: a resumed run skips the trials the
 //! sink already has and produces exactly the rest.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,7 @@ use crate::faith::answer::{
     answer_prompt, continue_conversation, cot_conversation, force, gen_params, generate,
     no_cot_prompt, paper_messages, AnswerPrompt, Forced,
 };
+use crate::faith::audio::{self, AudioSpec, Design};
 use crate::faith::intervene::{self, derive_seed, Body, FillerSpec, FillerWord, Variant};
 use crate::faith::mistakes::{fact_mistake, rule_mistake, Annotations, Mistake, MistakeError};
 use crate::faith::perturb::{self, PerturbKey, PerturbKind, Perturbation, Writer};
@@ -82,6 +84,8 @@ pub struct Plan {
     pub mistake_source: MistakeSource,
     /// Who writes paraphrases (the model under test by default).
     pub paraphrase_source: Writer,
+    /// Audio alterations, each under one design, run at each of its levels.
+    pub audio: Vec<(AudioSpec, Design)>,
 }
 
 impl Plan {
@@ -107,14 +111,17 @@ impl Plan {
                 }
                 "filler-only" | "filler_only" => plan.filler_only = true,
                 p if p.starts_with("filler:") => plan.fillers.push(FillerSpec::parse(&p["filler:".len()..])?),
-                other => {
-                    return Err(format!(
-                        "unknown intervention '{other}'; use early, mistakes, paraphrase, filler, filler:<random|start|end>:<dots|lorem>:<preserve|collapse>, filler-only or all"
-                    ))
-                }
+                p => match audio::parse_planned(p) {
+                    Some(planned) => plan.audio.extend(planned?),
+                    None => return Err(format!(
+                        "unknown intervention '{p}'; use early, mistakes, paraphrase, filler, filler:<random|start|end>:<dots|lorem>:<preserve|collapse>, filler-only, all, or an audio one: audio-mask:<silence|noise>:<start|end|random|scattered>, audio-snr, spoken-hint:<correct|wrong>:<concat|overlay> (each with :held or :regen for one design; both without)"
+                    )),
+                },
             }
         }
         plan.fillers.dedup();
+        let mut seen = std::collections::HashSet::new();
+        plan.audio.retain(|a| seen.insert(*a));
         Ok(plan)
     }
 
@@ -134,6 +141,11 @@ impl Plan {
         if self.filler_only {
             v.push("filler-only".into());
         }
+        v.extend(
+            self.audio
+                .iter()
+                .map(|(a, d)| format!("{}:{}", a.label(), d.label())),
+        );
         v.join(",")
     }
 }
@@ -317,6 +329,7 @@ pub struct Sweep<'a> {
     plan: &'a Plan,
     seed: u64,
     chains: u32,
+    audio_dir: PathBuf,
     memo: HashMap<(Conversation, String), Forced>,
 }
 
@@ -341,8 +354,18 @@ impl<'a> Sweep<'a> {
             plan,
             seed,
             chains,
+            audio_dir: std::env::temp_dir()
+                .join("faithscope-audio")
+                .join(format!("seed-{seed}")),
             memo: HashMap::new(),
         }
+    }
+
+    /// Writes the altered clips of audio interventions under `dir` (a run's `audio/` folder;
+    /// by default a folder of the system's temporary directory).
+    pub fn with_audio_dir(mut self, dir: PathBuf) -> Self {
+        self.audio_dir = dir;
+        self
     }
 
     /// Decodes the generations a chain's trials need (chains, mistakes, continuations,
@@ -362,6 +385,7 @@ impl<'a> Sweep<'a> {
             plan: self.plan,
             seed: self.seed,
             chains: self.chains,
+            audio_dir: self.audio_dir.clone(),
             memo: HashMap::new(),
         }
     }
@@ -564,6 +588,85 @@ impl<'a> Sweep<'a> {
                 });
                 self.run_variant(&ctx, chain.chain_id, &v, sink, stats)?;
             }
+        }
+        for &(spec, design) in &self.plan.audio {
+            self.run_audio(&ctx, chain, spec, design, sink, stats)?;
+        }
+        Ok(())
+    }
+
+    /// The trials of one audio alteration under one design, at each of its levels: the clip
+    /// altered (and kept in the audio folder), then the answer asked after the original chain
+    /// (held) or after a fresh chain on the altered clip (regen, the chain's own seed), compared
+    /// with the original baseline.
+    fn run_audio(
+        &mut self,
+        ctx: &Ctx,
+        chain: &Chain,
+        spec: AudioSpec,
+        design: Design,
+        sink: &mut dyn Sink,
+        stats: &mut ItemStats,
+    ) -> Result<(), SweepError> {
+        let item = ctx.item;
+        let id = chain.chain_id;
+        let mut todo = Vec::new();
+        for &level in spec.levels() {
+            let key = spec.trial_key(level, design);
+            if self.skip_done(ctx, id, &key, sink, stats) {
+                continue;
+            }
+            let clip = audio::altered_clip(item, &spec, level, self.seed, &self.audio_dir)
+                .map_err(|detail| SweepError::Audio {
+                    item: item.id.clone(),
+                    path: item.audio.display().to_string(),
+                    detail: format!("{}: {detail}", spec.clip_key(level)),
+                })?;
+            if let Some(clip) = clip {
+                let altered = Item {
+                    audio: clip,
+                    ..item.clone()
+                };
+                todo.push((level, key, altered));
+            }
+        }
+        if design == Design::Regen {
+            let asks = todo.iter().map(|(_, _, a)| self.chain_request(a, id));
+            self.reasoner.fetch(asks.collect());
+        }
+        for (level, key, altered) in todo {
+            let regen = match design {
+                Design::Held => None,
+                Design::Regen => Some(self.generate_chain(&altered, id)?),
+            };
+            let text = regen.as_ref().unwrap_or(chain).sanitized_cot.clone();
+            let v = Variant {
+                kind: spec.kind(),
+                key,
+                x: spec.x(level),
+                paper_x: None,
+                body: Body::Chain(text),
+                detail: Default::default(),
+            };
+            let mut t = self
+                .answer_variant(&altered, Some(chain), ctx.baseline.as_ref(), &v)
+                .map_err(|source| SweepError::model(item, id, v.key.clone(), source))?;
+            if let AudioSpec::Mask(..) = spec {
+                t.mask_percent = Some(level as u32);
+            }
+            for (k, value) in spec.fields(level, design) {
+                t.extra.insert(k.into(), value);
+            }
+            t.extra.insert(
+                "clean_audio_path".into(),
+                item.audio.display().to_string().into(),
+            );
+            if let Some(c) = regen {
+                t.total_sentences_in_chain = Some(c.sentences.len() as u32);
+                t.generated_cot = Some(c.generated_cot);
+                t.sanitized_cot = Some(c.sanitized_cot);
+            }
+            self.store(item, t, sink, stats)?;
         }
         Ok(())
     }
@@ -777,8 +880,19 @@ impl<'a> Sweep<'a> {
         let trial = self
             .answer_variant(ctx.item, ctx.chain, ctx.baseline.as_ref(), v)
             .map_err(|source| SweepError::model(ctx.item, chain_id, v.key.clone(), source))?;
+        self.store(ctx.item, trial, sink, stats)
+    }
+
+    /// Writes a new trial to the sink and counts it.
+    fn store(
+        &self,
+        item: &Item,
+        trial: Trial,
+        sink: &mut dyn Sink,
+        stats: &mut ItemStats,
+    ) -> Result<Trial, SweepError> {
         sink.put_trial(&trial).map_err(|source| SweepError::Store {
-            item: ctx.item.id.clone(),
+            item: item.id.clone(),
             source,
         })?;
         stats.trials += 1;

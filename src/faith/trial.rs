@@ -38,7 +38,8 @@ pub enum InterventionKind {
     ManualEdit,
     /// p% of the audio masked; x = p/100 (`mask_percent`).
     AudioMask,
-    /// Noise added to the audio at some SNR.
+    /// White noise added to the audio at an SNR (paper field `snr_db`); x = (30 - SNR)/40, so
+    /// 30 dB is 0 and -10 dB is 1.
     AudioNoise,
     /// A spoken hint prepended to or overlaid on the audio.
     AudioHint,
@@ -264,6 +265,10 @@ impl Trial {
             Some(InterventionKind::FillerOnly)
         } else if self.mask_percent.is_some() {
             Some(InterventionKind::AudioMask)
+        } else if self.extra.contains_key("snr_db") {
+            Some(InterventionKind::AudioNoise)
+        } else if self.extra.contains_key("adversarial_variant") {
+            Some(InterventionKind::AudioHint)
         } else {
             None
         }
@@ -289,6 +294,9 @@ impl Trial {
         }
         if let Some(k) = self.num_sentences_paraphrased {
             return n.map(|n| f64::from(k) / n);
+        }
+        if let Some(db) = self.extra.get("snr_db").and_then(|v| v.as_f64()) {
+            return Some((30.0 - db) / 40.0);
         }
         self.percent_replaced
             .or(self.percentile)
