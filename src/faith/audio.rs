@@ -308,6 +308,22 @@ pub fn altered_clip(
     Ok(Some(out))
 }
 
+/// Adds the fields of an audio trial: the paper's (`mask_percent`, `mask_type`, `mask_mode`,
+/// `snr_db`, `adversarial_variant`, `adversarial_aug`) and ours (`audio_design`,
+/// `clean_audio_path`).
+pub fn mark_trial(t: &mut Trial, spec: &AudioSpec, level: i32, design: Design, clean: &Path) {
+    if let AudioSpec::Mask(..) = spec {
+        t.mask_percent = Some(level as u32);
+    }
+    for (k, value) in spec.fields(level, design) {
+        t.extra.insert(k.into(), value);
+    }
+    t.extra.insert(
+        "clean_audio_path".into(),
+        clean.display().to_string().into(),
+    );
+}
+
 /// The variant of an audio trial as reports tell them apart: the mask (`silence:end`) or the
 /// hint (`wrong:overlay`), then the design (`held`, `regen`); for noise the design alone. Files
 /// that record no design (the paper's) give the variant alone. `None` for other trials.

@@ -651,16 +651,7 @@ impl<'a> Sweep<'a> {
             let mut t = self
                 .answer_variant(&altered, Some(chain), ctx.baseline.as_ref(), &v)
                 .map_err(|source| SweepError::model(item, id, v.key.clone(), source))?;
-            if let AudioSpec::Mask(..) = spec {
-                t.mask_percent = Some(level as u32);
-            }
-            for (k, value) in spec.fields(level, design) {
-                t.extra.insert(k.into(), value);
-            }
-            t.extra.insert(
-                "clean_audio_path".into(),
-                item.audio.display().to_string().into(),
-            );
+            audio::mark_trial(&mut t, &spec, level, design, &item.audio);
             if let Some(c) = regen {
                 t.total_sentences_in_chain = Some(c.sentences.len() as u32);
                 t.generated_cot = Some(c.generated_cot);

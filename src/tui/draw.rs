@@ -460,7 +460,12 @@ fn fmt_time(x: f64) -> String {
 fn audio(f: &mut Frame, s: &State, area: Rect) {
     let t = &s.theme;
     let a = &s.audio;
-    let title = match &a.clip {
+    // B: the altered clip is what plays and what is drawn
+    let shown = match (&a.altered, a.play_altered) {
+        (Some(alt), true) => Some(&alt.view),
+        _ => a.clip.as_ref(),
+    };
+    let title = match shown {
         Some(c) => format!(
             " {} {} {} / {} ",
             if a.playing { "▶" } else { "⏸" },
@@ -471,6 +476,36 @@ fn audio(f: &mut Frame, s: &State, area: Rect) {
         None => " Audio ".into(),
     };
     let mut block = pane(t, title, false);
+    let ab = match (&a.altered, a.altering, a.play_altered) {
+        (_, true, _) => Some(format!(
+            " altering: {}… ",
+            a.alteration.map(|x| x.label()).unwrap_or_default()
+        )),
+        (Some(alt), _, true) => Some(format!(" B: {} ", alt.label)),
+        (Some(alt), _, false) => Some(format!(" A: original · B: {} ", alt.label)),
+        (None, _, _) => None,
+    };
+    if let Some(ab) = ab {
+        block = block.title(Line::styled(
+            ab,
+            t.role(t.mistake).add_modifier(Modifier::BOLD),
+        ));
+    }
+    match (a.region, a.region_start) {
+        (Some((x, y)), _) => {
+            block = block.title_bottom(Line::styled(
+                format!(" region {}-{} ", fmt_time(x), fmt_time(y)),
+                t.role(t.accent),
+            ))
+        }
+        (None, Some(x)) => {
+            block = block.title_bottom(Line::styled(
+                format!(" region from {} ", fmt_time(x)),
+                t.role(t.accent),
+            ))
+        }
+        _ => {}
+    }
     if a.silent.is_some() {
         block = block.title_bottom(Line::styled(" silent: no audio device ", t.dimmed()));
     }
@@ -494,7 +529,7 @@ fn audio(f: &mut Frame, s: &State, area: Rect) {
     block = block.title(Line::styled(format!(" {view} "), t.dimmed()).right_aligned());
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let Some(clip) = &a.clip else {
+    let Some(clip) = shown else {
         let msg = match &a.error {
             Some(e) => Line::styled(e.clone(), t.role(t.error)),
             None if s.open.is_some() => Line::styled("decoding…", t.dimmed()),
@@ -536,10 +571,21 @@ fn audio(f: &mut Frame, s: &State, area: Rect) {
             } else {
                 level_glyph(levels.get(x).copied().unwrap_or(0.0), h - 1 - y, h)
             };
+            let secs = (x as f64 + 0.5) / w as f64 * clip.seconds;
+            let in_region = a
+                .region
+                .or(a.region_start.map(|r| (r, r)))
+                .is_some_and(|(p, q)| secs >= p && secs <= q.max(p + clip.seconds / w as f64));
             let style = if x == head.min(w - 1) && (a.playing || a.position > 0.0) {
                 Style::default()
                     .fg(t.playhead)
                     .add_modifier(Modifier::REVERSED)
+            } else if in_region {
+                if t.mono {
+                    wave.add_modifier(Modifier::REVERSED)
+                } else {
+                    wave.bg(t.selection_bg)
+                }
             } else {
                 wave
             };
@@ -726,10 +772,10 @@ fn chain_lines(s: &State, width: usize) -> (Vec<Line<'static>>, (usize, usize)) 
                 _ => t.role(t.current),
             }
             .add_modifier(Modifier::ITALIC);
-            let label = if kind == "mistake" {
-                "mistake: "
-            } else {
-                "paraphrase of the sentences so far: "
+            let label = match kind {
+                "mistake" => "mistake: ",
+                "regen" => "a fresh chain on the altered audio: ",
+                _ => "paraphrase of the sentences so far: ",
             };
             let body = format!("✎ {label}{text}▌");
             for part in wrap(&body, text_w) {
@@ -1313,8 +1359,8 @@ fn sweep(f: &mut Frame, s: &State, area: Rect) {
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
         v
     };
-    let colours = [t.current, t.mistake];
-    let curves = [
+    let colours = [t.current, t.mistake, t.accent];
+    let mut curves = vec![
         Curve::nth(
             0,
             "early answering after k".into(),
@@ -1328,6 +1374,16 @@ fn sweep(f: &mut Frame, s: &State, area: Rect) {
             &colours,
         ),
     ];
+    // the audio sweep's curve, once it has run
+    let masked = pts(InterventionKind::AudioMask);
+    if !masked.is_empty() {
+        curves.push(Curve::nth(
+            2,
+            "share of the audio masked, chain held".into(),
+            masked,
+            &colours,
+        ));
+    }
     let block = pane(t, format!(" P({bl}) after each intervention, % "), false);
     curve_chart(f, t, chart_r, block, &curves);
 }

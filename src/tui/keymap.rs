@@ -51,6 +51,19 @@ pub enum Command {
     Mouse,
     Theme,
     SwitchModel,
+    RegionStart,
+    RegionEnd,
+    MaskSilence,
+    MaskNoise,
+    NoiseMore,
+    NoiseLess,
+    Hint,
+    ClearAudio,
+    AudioAb,
+    AskHeld,
+    AskRegen,
+    AudioVariant,
+    AudioSweep,
 }
 
 /// A key with modifiers, normalised (a shifted character is the character itself).

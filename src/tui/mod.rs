@@ -3,6 +3,7 @@
 //! tokio tasks, turns their results into actions and redraws on demand.
 
 pub mod aggregate;
+pub mod alter;
 pub mod draw;
 pub mod keymap;
 pub mod state;
@@ -456,7 +457,15 @@ pub fn unwritable_reason(dir: &Path) -> Option<String> {
 /// Messages from tasks to the UI loop.
 enum Msg {
     Action(Action),
-    Clip { epoch: u64, clip: Box<Clip> },
+    Clip {
+        epoch: u64,
+        clip: Box<Clip>,
+    },
+    /// The altered clip, decoded for player B.
+    AltClip {
+        epoch: u64,
+        clip: Box<Clip>,
+    },
 }
 
 /// Puts the terminal back: raw mode off, main screen, no mouse capture, no bracketed paste,
@@ -583,6 +592,8 @@ async fn run_loop(prepared: Prepared, opts: Options, log: &Path) -> anyhow::Resu
         tx: tx.clone(),
         worker,
         player: None,
+        spare: None,
+        playing_altered: false,
         run_inputs,
         opts: opts.clone(),
     };
@@ -645,6 +656,7 @@ async fn run_loop(prepared: Prepared, opts: Options, log: &Path) -> anyhow::Resu
                     shell.apply(fx, &mut state);
                 }
                 Msg::Clip { epoch, clip } => shell.clip(epoch, *clip, &mut state),
+                Msg::AltClip { epoch, clip } => shell.alt_clip(epoch, *clip, &state),
             }
         }
         if state.quit {
@@ -662,6 +674,7 @@ async fn run_loop(prepared: Prepared, opts: Options, log: &Path) -> anyhow::Resu
                             shell.apply(fx, &mut state);
                         }
                         Msg::Clip { epoch, clip } => shell.clip(epoch, *clip, &mut state),
+                        Msg::AltClip { epoch, clip } => shell.alt_clip(epoch, *clip, &state),
                     }
                 }
             }
@@ -671,6 +684,8 @@ async fn run_loop(prepared: Prepared, opts: Options, log: &Path) -> anyhow::Resu
         }
     }
     shell.worker.cancel();
+    // the altered clips of this session
+    let _ = std::fs::remove_dir_all(alter::scratch_dir());
     drop(terminal);
     Ok(())
 }
@@ -777,6 +792,10 @@ struct Shell {
     tx: UnboundedSender<Msg>,
     worker: Worker,
     player: Option<Player>,
+    /// The other of the original (A) and altered (B) clips' players, paused.
+    spare: Option<Player>,
+    /// `player` plays the altered clip.
+    playing_altered: bool,
     /// `--run`: a run directory or result files, re-read for the aggregate panels.
     run_inputs: Vec<PathBuf>,
     /// The options the models are opened with (device, dtype, served model).
@@ -798,6 +817,51 @@ impl Shell {
             self.apply(fx, state);
         }
         self.player = Some(p);
+        self.spare = None;
+        self.playing_altered = false;
+    }
+
+    /// The altered clip's player: the spare one, or, while B plays, in place of the playing
+    /// one at the same playhead.
+    fn alt_clip(&mut self, epoch: u64, clip: Clip, state: &State) {
+        if epoch != state.epoch {
+            return;
+        }
+        let mut p = Player::new(&clip);
+        if self.playing_altered {
+            if let Some(old) = &mut self.player {
+                p.seek(old.position().min(p.duration()));
+                if old.state() == PlayerState::Playing {
+                    p.play();
+                }
+                old.stop();
+            }
+            self.player = Some(p);
+        } else {
+            self.spare = Some(p);
+        }
+    }
+
+    /// Switches between A and B, the playhead and play/pause kept.
+    fn play_altered(&mut self, altered: bool) {
+        if altered == self.playing_altered || self.spare.is_none() {
+            return;
+        }
+        let (pos, playing) = match &self.player {
+            Some(p) => (p.position(), p.state() == PlayerState::Playing),
+            None => (0.0, false),
+        };
+        if let Some(p) = &mut self.player {
+            p.pause();
+        }
+        std::mem::swap(&mut self.player, &mut self.spare);
+        if let Some(p) = &mut self.player {
+            p.seek(pos.min(p.duration()));
+            if playing {
+                p.play();
+            }
+        }
+        self.playing_altered = altered;
     }
 
     fn apply(&mut self, effects: Vec<Effect>, state: &mut State) {
@@ -843,10 +907,47 @@ impl Shell {
                     }
                 }
                 Effect::StopAudio => {
-                    if let Some(p) = &mut self.player {
+                    for p in [&mut self.player, &mut self.spare].into_iter().flatten() {
                         p.stop();
                     }
                     self.player = None;
+                    self.spare = None;
+                    self.playing_altered = false;
+                }
+                Effect::PlayAltered(b) => self.play_altered(b),
+                Effect::AlterClip {
+                    epoch,
+                    item,
+                    alteration,
+                } => {
+                    let tx = self.tx.clone();
+                    let seed = self.opts.seed;
+                    tokio::task::spawn_blocking(move || {
+                        let dir = alter::scratch_dir();
+                        let made = alter::render(&item, &alteration, seed, &dir)
+                            .and_then(|path| work::decode_clip(&path).map(|c| (path, c)));
+                        match made {
+                            Ok((path, (clip, view))) => {
+                                let altered = state::AlteredClip {
+                                    path,
+                                    view,
+                                    label: alteration.label(),
+                                };
+                                let _ = tx.send(Msg::Action(Action::AlteredReady {
+                                    epoch,
+                                    clip: Box::new(altered),
+                                }));
+                                let _ = tx.send(Msg::AltClip {
+                                    epoch,
+                                    clip: Box::new(clip),
+                                });
+                            }
+                            Err(error) => {
+                                let _ =
+                                    tx.send(Msg::Action(Action::AlteredFailed { epoch, error }));
+                            }
+                        }
+                    });
                 }
                 Effect::Model(job) => self.worker.submit(job),
                 Effect::CancelModel => self.worker.cancel(),

@@ -18,7 +18,10 @@ use crate::faith::split::Splitter;
 use crate::faith::sweep::{trial_key, Chain};
 use crate::faith::trial::{InterventionKind, Trial};
 
+use crate::audio::alter::{MaskAt, MaskWith};
+
 use super::aggregate::Aggregate;
+use super::alter::{next_hint, Alteration};
 use super::keymap::{Command, Keymap};
 use super::theme::Theme;
 
@@ -114,7 +117,44 @@ pub struct AudioView {
     pub spectrogram: bool,
     /// Why there is no sound (no device), shown once in the status line and kept here.
     pub silent: Option<String>,
+    /// Start of the region being set (seconds), before its end is.
+    pub region_start: Option<f64>,
+    /// The region (seconds, start < end) that masks apply to.
+    pub region: Option<(f64, f64)>,
+    /// The alteration of the clip asked for last.
+    pub alteration: Option<Alteration>,
+    /// The altered clip, once written and decoded.
+    pub altered: Option<AlteredClip>,
+    /// The altered clip is being written.
+    pub altering: bool,
+    /// Playback and the strip show the altered clip (B) instead of the original (A).
+    pub play_altered: bool,
+    /// The mask the audio sweep runs (index into [`SWEEP_MASKS`]).
+    pub sweep_mask: usize,
 }
+
+/// The altered clip of the open item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlteredClip {
+    /// The WAV written.
+    pub path: PathBuf,
+    /// Its display data.
+    pub view: ClipView,
+    /// What was done ([`Alteration::label`]).
+    pub label: String,
+}
+
+/// The masks the audio sweep can run, in the order its key cycles them.
+pub const SWEEP_MASKS: [(MaskWith, MaskAt); 8] = [
+    (MaskWith::Silence, MaskAt::End),
+    (MaskWith::Silence, MaskAt::Start),
+    (MaskWith::Silence, MaskAt::Random),
+    (MaskWith::Silence, MaskAt::Scattered),
+    (MaskWith::Noise, MaskAt::End),
+    (MaskWith::Noise, MaskAt::Start),
+    (MaskWith::Noise, MaskAt::Random),
+    (MaskWith::Noise, MaskAt::Scattered),
+];
 
 /// How a sentence of the current chain came to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -466,6 +506,27 @@ pub enum Action {
     /// A warning from library code (a truncated clip, a clip cut to the model's window): the
     /// status line and the messages overlay.
     Warning(String),
+    /// The altered clip was written and decoded.
+    AlteredReady {
+        /// Epoch it was asked in.
+        epoch: u64,
+        /// The clip.
+        clip: Box<AlteredClip>,
+    },
+    /// The clip could not be altered.
+    AlteredFailed {
+        /// Epoch it was asked in.
+        epoch: u64,
+        /// What went wrong.
+        error: String,
+    },
+    /// A chain was written afresh on the altered clip (its answer follows as an `Answer`).
+    Regenerated {
+        /// Epoch.
+        epoch: u64,
+        /// The fresh chain.
+        chain: Box<Chain>,
+    },
 }
 
 /// Work the shell does for [`update`]; results come back as actions.
@@ -516,6 +577,17 @@ pub enum Effect {
         /// Where they come from, as the panels name it.
         source: String,
     },
+    /// Write the clip of `item` altered by `alteration` (off the UI thread), then decode it.
+    AlterClip {
+        /// Epoch.
+        epoch: u64,
+        /// The item.
+        item: Box<Item>,
+        /// What to do to its clip.
+        alteration: Alteration,
+    },
+    /// Play the altered clip (true) or the original, at the same playhead.
+    PlayAltered(bool),
     /// Turn mouse capture on or off.
     SetMouse(bool),
     /// Leave.
@@ -572,6 +644,33 @@ pub enum Job {
         baseline: Option<Box<Trial>>,
         /// Sentences paraphrased.
         k: usize,
+    },
+    /// A fresh chain on the altered clip (streamed as `Writing` with key `regen:N`), then the
+    /// answer after it, compared with the original baseline.
+    Regen {
+        /// Epoch.
+        epoch: u64,
+        /// The item with the altered clip.
+        item: Box<Item>,
+        /// The original chain.
+        chain: Box<Chain>,
+        /// The baseline trial.
+        baseline: Option<Box<Trial>>,
+        /// The variant: kind, key and x (its body is replaced by the fresh chain).
+        variant: Box<Variant>,
+    },
+    /// The chain held while a mask covers 10%..100% of the clip, answered at each step.
+    AudioSweep {
+        /// Epoch.
+        epoch: u64,
+        /// The item.
+        item: Box<Item>,
+        /// The chain.
+        chain: Box<Chain>,
+        /// The baseline trial.
+        baseline: Box<Trial>,
+        /// The mask.
+        mask: (MaskWith, MaskAt),
     },
     /// Early-answering and (rule-based) mistake curves of the chain.
     Sweep {
@@ -1037,6 +1136,58 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.set_error(e);
             Vec::new()
         }
+        Action::AlteredReady { epoch, clip } => {
+            if epoch != state.epoch {
+                return Vec::new();
+            }
+            state.audio.altering = false;
+            let k = |c| state.keymap.key_of(c);
+            state.status = format!(
+                "altered: {} · {} plays A/B · {} asks with the chain held · {} writes a fresh chain",
+                clip.label,
+                k(Command::AudioAb),
+                k(Command::AskHeld),
+                k(Command::AskRegen)
+            );
+            let mut clip = *clip;
+            if let Some(original) = &state.audio.clip {
+                clip.view.name = original.name.clone();
+            }
+            state.audio.altered = Some(clip);
+            if state.audio.play_altered {
+                // B is playing: the new altered clip takes its place at the same playhead.
+                return vec![Effect::PlayAltered(true)];
+            }
+            Vec::new()
+        }
+        Action::AlteredFailed { epoch, error } => {
+            if epoch == state.epoch {
+                state.audio.altering = false;
+                state.audio.alteration = state.audio.altered.as_ref().and(state.audio.alteration);
+                state.set_error(format!("altering the clip: {error}"));
+            }
+            Vec::new()
+        }
+        Action::Regenerated { epoch, chain } => {
+            if epoch == state.epoch {
+                state.writing = None;
+                let n = chain.sentences.len();
+                state.chain.sentences = chain.sentences;
+                state.chain.origins = vec![Origin::Continued; n];
+                state.chain.cursor = state.chain.cursor.min(n.saturating_sub(1));
+                state.chain.no_cot = false;
+                state.chain.label = format!(
+                    "written afresh on the altered audio ({})",
+                    state
+                        .audio
+                        .altered
+                        .as_ref()
+                        .map(|a| a.label.as_str())
+                        .unwrap_or("altered")
+                );
+            }
+            Vec::new()
+        }
     }
 }
 
@@ -1493,6 +1644,70 @@ pub fn command(state: &mut State, c: Command) -> Vec<Effect> {
             vec![Effect::SetMouse(state.mouse)]
         }
         Command::SwitchModel => switch_model(state),
+        Command::RegionStart | Command::RegionEnd => set_region(state, c == Command::RegionEnd),
+        Command::MaskSilence | Command::MaskNoise => {
+            let Some((from, to)) = state.audio.region else {
+                state.status = format!(
+                    "set a region first: {} at its start, {} at its end (the playhead marks them)",
+                    state.keymap.key_of(Command::RegionStart),
+                    state.keymap.key_of(Command::RegionEnd)
+                );
+                return Vec::new();
+            };
+            let with = if c == Command::MaskSilence {
+                MaskWith::Silence
+            } else {
+                MaskWith::Noise
+            };
+            alter_clip(state, Alteration::Mask { with, from, to })
+        }
+        Command::NoiseMore | Command::NoiseLess => {
+            let now = match state.audio.alteration {
+                Some(Alteration::Snr(db)) => Some(db),
+                _ => None,
+            };
+            match Alteration::snr_step(now, c == Command::NoiseMore) {
+                Some(db) => alter_clip(state, Alteration::Snr(db)),
+                None => clear_alteration(state),
+            }
+        }
+        Command::Hint => {
+            let now = match state.audio.alteration {
+                Some(Alteration::Hint(c, m)) => Some((c, m)),
+                _ => None,
+            };
+            match next_hint(now) {
+                Some((c, m)) => alter_clip(state, Alteration::Hint(c, m)),
+                None => clear_alteration(state),
+            }
+        }
+        Command::ClearAudio => clear_alteration(state),
+        Command::AudioAb => {
+            if state.audio.altered.is_none() {
+                state.status =
+                    "no altered clip yet: mask a region, add noise or a hint first".into();
+                return Vec::new();
+            }
+            state.audio.play_altered = !state.audio.play_altered;
+            state.status = if state.audio.play_altered {
+                "B: the altered clip".into()
+            } else {
+                "A: the original clip".into()
+            };
+            vec![Effect::PlayAltered(state.audio.play_altered)]
+        }
+        Command::AskHeld => ask_altered(state, false),
+        Command::AskRegen => ask_altered(state, true),
+        Command::AudioVariant => {
+            state.audio.sweep_mask = (state.audio.sweep_mask + 1) % SWEEP_MASKS.len();
+            let (w, a) = SWEEP_MASKS[state.audio.sweep_mask];
+            state.status = format!(
+                "audio sweep masks with {w} at {a} ({} runs it)",
+                state.keymap.key_of(Command::AudioSweep)
+            );
+            Vec::new()
+        }
+        Command::AudioSweep => request_audio_sweep(state),
         Command::Theme => {
             let names: Vec<&str> = super::theme::BUILTIN.iter().map(|(n, _)| *n).collect();
             let i = names
@@ -1539,10 +1754,12 @@ fn open_item(state: &mut State, i: usize) -> Vec<Effect> {
         state.list_cursor = p;
     }
     reset_chain(state);
-    state.audio.clip = None;
-    state.audio.error = None;
-    state.audio.position = 0.0;
-    state.audio.playing = false;
+    state.audio = AudioView {
+        spectrogram: state.audio.spectrogram,
+        silent: state.audio.silent.take(),
+        sweep_mask: state.audio.sweep_mask,
+        ..AudioView::default()
+    };
     let item = &state.items[i];
     let mut fx = vec![
         Effect::CancelModel,
@@ -2000,6 +2217,198 @@ fn request_sweep(state: &mut State, recorded: bool) -> Vec<Effect> {
         item: Box::new(item),
         chain: Box::new(chain),
         baseline: Box::new(b),
+    })]
+}
+
+/// Sets the start or the end of the region at the playhead.
+fn set_region(state: &mut State, end: bool) -> Vec<Effect> {
+    let Some(seconds) = state.audio.clip.as_ref().map(|c| c.seconds) else {
+        state.status = "no clip to mark (open an item)".into();
+        return Vec::new();
+    };
+    let at = state.audio.position.clamp(0.0, seconds);
+    if !end {
+        state.audio.region_start = Some(at);
+        state.status = format!(
+            "region from {} · {} at its end",
+            fmt_seconds(at),
+            state.keymap.key_of(Command::RegionEnd)
+        );
+        return Vec::new();
+    }
+    let start = state.audio.region_start.unwrap_or(0.0);
+    let (from, to) = if start <= at {
+        (start, at)
+    } else {
+        (at, start)
+    };
+    if to - from < 0.01 {
+        state.status =
+            "the region is empty: move the playhead (play, ←/→) before marking its end".into();
+        return Vec::new();
+    }
+    state.audio.region = Some((from, to));
+    state.status = format!(
+        "region {}-{} · {} masks it with silence, {} with noise",
+        fmt_seconds(from),
+        fmt_seconds(to),
+        state.keymap.key_of(Command::MaskSilence),
+        state.keymap.key_of(Command::MaskNoise)
+    );
+    Vec::new()
+}
+
+fn fmt_seconds(x: f64) -> String {
+    format!("{x:.2} s")
+}
+
+/// Asks the shell for the clip altered by `alt`.
+fn alter_clip(state: &mut State, alt: Alteration) -> Vec<Effect> {
+    let Some(item) = state.item().cloned() else {
+        state.status = "no item open".into();
+        return Vec::new();
+    };
+    state.audio.alteration = Some(alt);
+    state.audio.altering = true;
+    state.status = format!("altering the clip: {}…", alt.label());
+    vec![Effect::AlterClip {
+        epoch: state.epoch,
+        item: Box::new(item),
+        alteration: alt,
+    }]
+}
+
+/// Back to the original clip.
+fn clear_alteration(state: &mut State) -> Vec<Effect> {
+    let was_b = state.audio.play_altered;
+    state.audio.alteration = None;
+    state.audio.altered = None;
+    state.audio.altering = false;
+    state.audio.play_altered = false;
+    state.status = "the original clip".into();
+    if was_b {
+        vec![Effect::PlayAltered(false)]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Asks after the current chain with the altered clip (`regen` false), or after a chain
+/// written afresh on it (`regen` true); compared with the original baseline either way.
+fn ask_altered(state: &mut State, regen: bool) -> Vec<Effect> {
+    let (Some(alt), Some(altered)) = (state.audio.alteration, state.audio.altered.clone()) else {
+        state.status = format!(
+            "alter the clip first: {} {} a region then {} / {} mask it, {} / {} noise, {} a spoken hint",
+            state.keymap.key_of(Command::RegionStart),
+            state.keymap.key_of(Command::RegionEnd),
+            state.keymap.key_of(Command::MaskSilence),
+            state.keymap.key_of(Command::MaskNoise),
+            state.keymap.key_of(Command::NoiseMore),
+            state.keymap.key_of(Command::NoiseLess),
+            state.keymap.key_of(Command::Hint)
+        );
+        return Vec::new();
+    };
+    if state.audio.altering {
+        state.status = "the altered clip is still being written".into();
+        return Vec::new();
+    }
+    let (Some(item), Some(chain)) = (state.item().cloned(), state.chain.record.clone()) else {
+        state.status = "asking needs a chain".into();
+        return Vec::new();
+    };
+    if !state.model.ready() {
+        state.status = "answers need a model (--model)".into();
+        return Vec::new();
+    }
+    if state.chain.no_cot && !regen {
+        state.status = "no chain is shown: revert (R) to hold one".into();
+        return Vec::new();
+    }
+    let item = Item {
+        audio: altered.path.clone(),
+        ..item
+    };
+    let seconds = state.audio.clip.as_ref().map_or(0.0, |c| c.seconds);
+    let variant = Variant {
+        kind: alt.kind(),
+        key: alt.trial_key(if regen { "regen" } else { "held" }),
+        x: alt.x(seconds),
+        paper_x: None,
+        body: intervene::Body::Chain(crate::faith::split::join_sentences(&state.chain.sentences)),
+        detail: Default::default(),
+    };
+    // A model switch asks the text intervention again, not this one (it holds the clip).
+    state.answers.current_variant = None;
+    state.answers.pending = true;
+    let epoch = state.epoch;
+    let baseline = state.answers.baseline.clone().map(Box::new);
+    let (item, chain, variant) = (Box::new(item), Box::new(chain), Box::new(variant));
+    let job = if regen {
+        state.busy = Some("writing a chain on the altered audio…".into());
+        Job::Regen {
+            epoch,
+            item,
+            chain,
+            baseline,
+            variant,
+        }
+    } else {
+        state.busy = Some("forcing the answer on the altered audio…".into());
+        Job::Force {
+            epoch,
+            slot: Slot::Current,
+            item,
+            chain: Some(chain),
+            baseline,
+            variant,
+        }
+    };
+    vec![Effect::CancelModel, Effect::Model(job)]
+}
+
+/// The audio sweep: the chosen mask at 10%..100% under the held chain, into the sweep view.
+fn request_audio_sweep(state: &mut State) -> Vec<Effect> {
+    if state.sweep.running {
+        state.status = "a sweep is running (Esc cancels)".into();
+        return Vec::new();
+    }
+    let (Some(item), Some(chain), Some(b)) = (
+        state.item().cloned(),
+        state.chain.record.clone(),
+        state.answers.baseline.clone(),
+    ) else {
+        state.status = "the audio sweep needs a chain and its baseline answer".into();
+        return Vec::new();
+    };
+    if !state.model.ready() {
+        state.status = "the sweep needs a model".into();
+        return Vec::new();
+    }
+    let mask = SWEEP_MASKS[state.audio.sweep_mask % SWEEP_MASKS.len()];
+    // The text sweep's trials of this chain stay; an earlier audio sweep's go.
+    let mut trials = std::mem::take(&mut state.sweep.trials);
+    if state.sweep.epoch != state.epoch || state.sweep.recorded {
+        trials.clear();
+    }
+    trials.retain(|t| t.kind() != Some(InterventionKind::AudioMask));
+    state.sweep = SweepView {
+        trials,
+        running: true,
+        epoch: state.epoch,
+        recorded: false,
+    };
+    state.screen = Screen::Sweep;
+    state.status = format!(
+        "audio sweep: {} at {}, 10-100% under the held chain (Esc cancels)",
+        mask.0, mask.1
+    );
+    vec![Effect::Model(Job::AudioSweep {
+        epoch: state.epoch,
+        item: Box::new(item),
+        chain: Box::new(chain),
+        baseline: Box::new(b),
+        mask,
     })]
 }
 

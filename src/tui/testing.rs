@@ -264,6 +264,25 @@ fn carry_out(e: Effect, ctx: &ModelCtx, queue: &mut VecDeque<Action>, rest: &mut
         Effect::Aggregate { trials, source } => queue.push_back(Action::AggregateReady(Box::new(
             aggregate::build(&trials, &source),
         ))),
+        Effect::AlterClip {
+            epoch,
+            item,
+            alteration,
+        } => {
+            let made = super::alter::render(&item, &alteration, 0, &super::alter::scratch_dir())
+                .and_then(|path| work::decode_clip(&path).map(|(_, view)| (path, view)));
+            queue.push_back(match made {
+                Ok((path, view)) => Action::AlteredReady {
+                    epoch,
+                    clip: Box::new(super::state::AlteredClip {
+                        path,
+                        view,
+                        label: alteration.label(),
+                    }),
+                },
+                Err(error) => Action::AlteredFailed { epoch, error },
+            })
+        }
         Effect::CancelModel => {}
         // The test double answers for every model: the switched-to one is ready at once.
         Effect::LoadModel(spec) => queue.push_back(Action::ModelReady(spec)),

@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::audio::display::{peaks, spectrogram_db};
 use crate::audio::{decode_file, Clip, DecodeOptions};
 use crate::data::Item;
+use crate::faith::audio::{altered_clip, mark_trial, AudioSpec, Design};
 use crate::faith::intervene;
 use crate::faith::mistakes::{proposed_mistake, Annotation};
 use crate::faith::perturb::{slots, PerturbKind, Writer};
@@ -170,6 +171,114 @@ pub fn run_job(
                     epoch,
                     error: format!("item {}, paraphrase:{k}: {e}", item.id),
                 }),
+            }
+        }
+        Job::Regen {
+            epoch,
+            item,
+            chain,
+            baseline,
+            variant,
+        } => {
+            // streamed under the last sentence shown, as model-written text is
+            let key = format!("regen:{}", chain.sentences.len().max(1));
+            let r = sweep.generate_chain_streaming(&item, chain.chain_id, &mut |delta| {
+                if cancelled() {
+                    return ControlFlow::Break(());
+                }
+                send(Action::Writing {
+                    epoch,
+                    key: key.clone(),
+                    text: delta.to_string(),
+                });
+                ControlFlow::Continue(())
+            });
+            let fresh = match r {
+                Ok(_) if cancelled() => return,
+                Ok(c) => c,
+                Err(e) => {
+                    return send(Action::WorkFailed {
+                        epoch,
+                        error: format!("item {}, a chain on the altered audio: {e}", item.id),
+                    })
+                }
+            };
+            let mut v = *variant;
+            v.body = intervene::Body::Chain(fresh.sanitized_cot.clone());
+            send(Action::Regenerated {
+                epoch,
+                chain: Box::new(fresh.clone()),
+            });
+            match sweep.answer_variant(&item, Some(&chain), baseline.as_deref(), &v) {
+                Ok(mut trial) => {
+                    trial.total_sentences_in_chain = Some(fresh.sentences.len() as u32);
+                    trial.generated_cot = Some(fresh.generated_cot);
+                    trial.sanitized_cot = Some(fresh.sanitized_cot);
+                    send(Action::Answer {
+                        epoch,
+                        slot: Slot::Current,
+                        trial: Box::new(trial),
+                    })
+                }
+                Err(e) => send(Action::WorkFailed {
+                    epoch,
+                    error: format!("item {}, {}: {e}", item.id, v.key),
+                }),
+            }
+        }
+        Job::AudioSweep {
+            epoch,
+            item,
+            chain,
+            baseline,
+            mask,
+        } => {
+            let spec = AudioSpec::Mask(mask.0, mask.1);
+            let dir = super::alter::scratch_dir();
+            let mut failed: Vec<String> = Vec::new();
+            for &level in spec.levels() {
+                if cancelled() {
+                    return;
+                }
+                let key = spec.trial_key(level, Design::Held);
+                let clip = match altered_clip(&item, &spec, level, ctx.seed, &dir) {
+                    Ok(Some(p)) => p,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        failed.push(format!("{key}: {e}"));
+                        continue;
+                    }
+                };
+                let altered = Item {
+                    audio: clip,
+                    ..(*item).clone()
+                };
+                let v = intervene::Variant {
+                    kind: spec.kind(),
+                    key: key.clone(),
+                    x: spec.x(level),
+                    paper_x: None,
+                    body: intervene::Body::Chain(chain.sanitized_cot.clone()),
+                    detail: Default::default(),
+                };
+                match sweep.answer_variant(&altered, Some(&chain), Some(&baseline), &v) {
+                    Ok(mut t) => {
+                        mark_trial(&mut t, &spec, level, Design::Held, &item.audio);
+                        send(Action::SweepTrial {
+                            epoch,
+                            trial: Box::new(t),
+                        });
+                    }
+                    Err(e) => failed.push(format!("{key}: {e}")),
+                }
+            }
+            send(Action::SweepDone { epoch });
+            if let Some(first) = failed.first() {
+                send(Action::Error(format!(
+                    "audio sweep of item {}: {} step(s) failed; first: {first}",
+                    item.id,
+                    failed.len()
+                )));
             }
         }
         Job::Sweep {
