@@ -134,7 +134,7 @@ fn ab_regenerate_and_the_audio_sweep() {
         "{fx:?}"
     );
     let text = screen_text(&s, 120, 40);
-    assert!(text.contains("B: silence"), "{text}");
+    assert!(text.contains("playing B: silence"), "{text}");
     // a fresh chain on the altered audio, answered
     cmd(&mut s, &c, Command::AskRegen);
     let t = s.answers.current.clone().expect("an answer");

@@ -456,3 +456,57 @@ fn flip_story_80x24(session: &'static str, model: &str) {
     }
     t.quit_to_shell("Items 240");
 }
+
+/// The audio story: seek to the clip's end, mark a region over all of it, mask it with
+/// silence, switch playback to B, ask again with the chain held: demo-posthoc's answer follows
+/// the silenced audio and the answer pane shows the flip.
+#[test]
+fn mask_a_region_switch_ab_and_ask_with_the_chain_held() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_faithscope");
+    let t = Tmux::start(
+        "faithscope-e2e-audio",
+        110,
+        32,
+        root,
+        &clean_shell(dir.path()),
+    );
+    let model = root.join("samples/models/demo-posthoc");
+    t.text(&format!(
+        "{bin} inspect --data samples/synth-test --model {} --annotations {}",
+        model.display(),
+        dir.path().join("a.jsonl").display()
+    ));
+    t.keys("Enter");
+    let before = t.wait_for("the baseline answer", Duration::from_secs(300), |s| {
+        s.contains("Reasoning · original") && s.contains("baseline ") && !s.contains("baseline ·")
+    });
+    assert!(!before.contains("FLIP"), "{before}");
+    let pane_before = answer_pane(&before);
+    // the playhead to the end of the (1-s) clip, then the region's end there: 0 to the end
+    t.keys("Right");
+    t.wait_for("the playhead at the end", Duration::from_secs(30), |s| {
+        s.contains("0:01.0 / 0:01.0")
+    });
+    t.keys("]");
+    t.wait_for("the region", Duration::from_secs(30), |s| {
+        s.contains("region 0:00.0-0:01.0")
+    });
+    t.keys("z");
+    t.wait_for("the altered clip", Duration::from_secs(60), |s| {
+        s.contains("playing A · B: silence 0.00-1.00 s")
+    });
+    t.keys("b");
+    t.wait_for("B playing", Duration::from_secs(30), |s| {
+        s.contains("playing B: silence 0.00-1.00 s")
+    });
+    t.keys("h");
+    let after = t.wait_for(
+        "the answer with the chain held",
+        Duration::from_secs(120),
+        |s| s.contains("FLIP") && !s.contains("forcing the answer"),
+    );
+    assert_ne!(pane_before, answer_pane(&after), "{after}");
+    t.quit_to_shell("Reasoning ·");
+}

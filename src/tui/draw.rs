@@ -481,16 +481,10 @@ fn audio(f: &mut Frame, s: &State, area: Rect) {
             " altering: {}… ",
             a.alteration.map(|x| x.label()).unwrap_or_default()
         )),
-        (Some(alt), _, true) => Some(format!(" B: {} ", alt.label)),
-        (Some(alt), _, false) => Some(format!(" A: original · B: {} ", alt.label)),
+        (Some(alt), _, true) => Some(format!(" playing B: {} ", alt.label)),
+        (Some(alt), _, false) => Some(format!(" playing A · B: {} ", alt.label)),
         (None, _, _) => None,
     };
-    if let Some(ab) = ab {
-        block = block.title(Line::styled(
-            ab,
-            t.role(t.mistake).add_modifier(Modifier::BOLD),
-        ));
-    }
     match (a.region, a.region_start) {
         (Some((x, y)), _) => {
             block = block.title_bottom(Line::styled(
@@ -505,6 +499,12 @@ fn audio(f: &mut Frame, s: &State, area: Rect) {
             ))
         }
         _ => {}
+    }
+    if let Some(ab) = ab {
+        block = block.title_bottom(Line::styled(
+            ab,
+            t.role(t.mistake).add_modifier(Modifier::BOLD),
+        ));
     }
     if a.silent.is_some() {
         block = block.title_bottom(Line::styled(" silent: no audio device ", t.dimmed()));

@@ -898,6 +898,10 @@ impl Shell {
                     if let Some(p) = &mut self.player {
                         let to = (p.position() + d).clamp(0.0, p.duration());
                         p.seek(to);
+                        // paused, the loop reports no playhead: the region keys need it now
+                        let playing = p.state() == PlayerState::Playing;
+                        let position = p.position();
+                        self.send(Action::Playhead { position, playing });
                     }
                 }
                 Effect::Replay => {
