@@ -41,7 +41,7 @@ fn setup(model: &str) -> (State, ModelCtx) {
         dataset: "synth-test".into(),
         model: Some(ModelStatus::Ready(model.into())),
         protocol: "lanham".into(),
-        splitter: protocol.splitter.clone(),
+        splitter: protocol.splitter,
         annotations_path: std::env::temp_dir().join("faithscope-tui-audio-annotations.jsonl"),
         annotator: "tester".into(),
         keymap: Keymap::default(),
